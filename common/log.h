@@ -1,0 +1,50 @@
+// Leveled, one-line-per-event logging to stderr.
+//   FLINT_LOG(INFO) << "pulled " << ref;
+//   FLINT_LOG(DEBUG) << "rpc=Version took_ms=" << ms;
+#pragma once
+
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace flint::log {
+
+enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+
+void SetLevel(Level level);
+Level GetLevel();
+bool Enabled(Level level);
+absl::StatusOr<Level> ParseLevel(std::string_view name);
+std::string_view LevelName(Level level);
+
+// Collects one event and writes it as a single line when destroyed.
+class Line {
+ public:
+  Line(Level level, const char* file, int line);
+  ~Line();
+  Line(const Line&) = delete;
+  Line& operator=(const Line&) = delete;
+  template <typename T>
+  Line& operator<<(const T& value) {
+    stream_ << value;
+    return *this;
+  }
+
+ private:
+  Level level_;
+  std::ostringstream stream_;
+};
+
+}  // namespace flint::log
+
+#define FLINT_LOG_LEVEL_DEBUG ::flint::log::Level::kDebug
+#define FLINT_LOG_LEVEL_INFO ::flint::log::Level::kInfo
+#define FLINT_LOG_LEVEL_WARN ::flint::log::Level::kWarn
+#define FLINT_LOG_LEVEL_ERROR ::flint::log::Level::kError
+
+#define FLINT_LOG(severity)                                      \
+  if (!::flint::log::Enabled(FLINT_LOG_LEVEL_##severity)) {      \
+  } else                                                         \
+    ::flint::log::Line(FLINT_LOG_LEVEL_##severity, __FILE__, __LINE__)
