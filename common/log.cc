@@ -19,13 +19,13 @@ Level GetLevel() { return static_cast<Level>(g_level.load()); }
 bool Enabled(Level level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
 
 absl::StatusOr<Level> ParseLevel(std::string_view name) {
-  std::string lower = absl::AsciiStrToLower(name);
+  std::string lower = absl::AsciiStrToLower(std::string(name));
   if (lower == "debug") return Level::kDebug;
   if (lower == "info") return Level::kInfo;
   if (lower == "warn" || lower == "warning") return Level::kWarn;
   if (lower == "error") return Level::kError;
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown log level \"", name, "\" (want debug, info, warn or error)"));
+      absl::StrCat("unknown log level \"", std::string(name), "\" (want debug, info, warn or error)"));
 }
 
 std::string_view LevelName(Level level) {

@@ -13,6 +13,7 @@ PACKAGES=(
   # runtime tools
   runc crun containernetworking-plugins docker-registry skopeo umoci redis-server
   iptables iproute2 fuse3 busybox-static jq curl util-linux procps
+  apache2-utils openssl attr  # test fixtures: htpasswd (auth registry), deterministic data, xattrs
 )
 
 missing=()

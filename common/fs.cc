@@ -1,0 +1,118 @@
+#include "common/fs.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace flint::fs {
+namespace {
+absl::Status ErrnoError(const std::string& what, int err) {
+  std::string msg = absl::StrCat(what, ": ", strerror(err));
+  switch (err) {
+    case ENOENT: return absl::NotFoundError(msg);
+    case EACCES:
+    case EPERM: return absl::PermissionDeniedError(msg);
+    case ENOSPC:
+    case EDQUOT: return absl::ResourceExhaustedError(msg);
+    default: return absl::InternalError(msg);
+  }
+}
+}  // namespace
+
+absl::Status MakeDirs(const std::string& path, unsigned mode) {
+  std::string partial;
+  for (size_t pos = 0; pos != std::string::npos;) {
+    size_t next = path.find('/', pos + 1);
+    partial = path.substr(0, next);
+    pos = next;
+    if (partial.empty()) continue;
+    if (mkdir(partial.c_str(), mode) != 0 && errno != EEXIST) return ErrnoError("mkdir " + partial, errno);
+  }
+  struct stat st{};
+  if (stat(path.c_str(), &st) != 0) return ErrnoError("stat " + path, errno);
+  if (!S_ISDIR(st.st_mode)) return absl::FailedPreconditionError(absl::StrCat(path, " exists and is not a directory"));
+  return absl::OkStatus();
+}
+
+absl::Status WriteFileAtomic(const std::string& path, const std::string& content, unsigned mode) {
+  std::string tmp = absl::StrCat(path, ".tmp.", getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd < 0) return ErrnoError("create " + tmp, errno);
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = write(fd, content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      close(fd);
+      unlink(tmp.c_str());
+      return ErrnoError("write " + tmp, err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0 || close(fd) != 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    return ErrnoError("sync " + tmp, err);
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    return ErrnoError("rename " + tmp + " to " + path, err);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return ErrnoError("open " + path, errno);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+namespace {
+thread_local DiskUsage* t_usage;
+thread_local std::set<std::pair<dev_t, ino_t>>* t_seen;
+int CountEntry(const char*, const struct stat* st, int type, FTW*) {
+  if (type == FTW_NS) return 0;
+  if (!t_seen->emplace(st->st_dev, st->st_ino).second) return 0;
+  t_usage->bytes += static_cast<uint64_t>(st->st_blocks) * 512;
+  t_usage->inodes += 1;
+  return 0;
+}
+}  // namespace
+
+absl::StatusOr<DiskUsage> MeasureDiskUsage(const std::string& path) {
+  DiskUsage usage;
+  std::set<std::pair<dev_t, ino_t>> seen;
+  t_usage = &usage;
+  t_seen = &seen;
+  struct stat st{};
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return usage;
+    return ErrnoError("stat " + path, errno);
+  }
+  if (nftw(path.c_str(), CountEntry, 64, FTW_PHYS | FTW_MOUNT) != 0) return ErrnoError("walk " + path, errno);
+  return usage;
+}
+
+absl::Status RemoveAll(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) return ErrnoError("remove " + path, ec.value());
+  return absl::OkStatus();
+}
+
+}  // namespace flint::fs

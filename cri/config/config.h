@@ -1,0 +1,73 @@
+// flintd's configuration: /etc/flint/flint.yaml parsed into one typed struct.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace flint {
+
+enum class CgroupDriver { kCgroupfs, kSystemd };
+
+struct RuntimeHandler {
+  std::string path;               // OCI runtime binary
+  std::vector<std::string> args;  // extra global arguments, e.g. --root
+  bool privileged_without_host_devices = false;
+};
+
+struct RegistryOptions {
+  // Registry host -> endpoints tried in order before the registry itself,
+  // e.g. "registry.k8s.io" -> {"http://127.0.0.1:5055"}. The repository path is kept.
+  std::map<std::string, std::vector<std::string>> mirrors;
+  std::vector<std::string> insecure;  // hosts reached over plain http
+  int max_concurrent_downloads = 3;
+  int connect_timeout_seconds = 30;
+  int stall_timeout_seconds = 300;  // a pull with no progress for this long fails
+};
+
+struct CniOptions {
+  std::string conf_dir = "/etc/cni/net.d";
+  std::vector<std::string> bin_dirs = {"/opt/cni/bin", "/usr/lib/cni"};
+  int plugin_timeout_seconds = 60;
+};
+
+struct FlistOptions {
+  std::vector<std::string> hubs = {"https://hub.grid.tf"};
+  std::string default_store = "zdb://hub.grid.tf:9900";
+  std::string cache_dir;  // empty: <root_dir>/flist/cache
+  uint64_t cache_max_bytes = 10ull << 30;
+};
+
+struct Config {
+  std::string root_dir = "/var/lib/flint";
+  std::string state_dir = "/run/flint";
+  std::string socket = "/run/flint/flint.sock";
+  std::string log_level = "info";
+  CgroupDriver cgroup_driver = CgroupDriver::kCgroupfs;
+  std::string default_runtime = "runc";
+  std::map<std::string, RuntimeHandler> runtimes = {
+      {"runc", {"/usr/bin/runc", {}, false}},
+      {"crun", {"/usr/bin/crun", {}, false}},
+  };
+  RegistryOptions registry;
+  std::vector<std::string> pinned_images;
+  CniOptions cni;
+  FlistOptions flist;
+  std::string streaming_address = "127.0.0.1:0";
+  std::string metrics_address;  // empty: no Prometheus endpoint
+};
+
+// Parses YAML text. Unknown keys and bad values are errors naming the key and line.
+absl::StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& source_name);
+// Reads and parses a file; a missing file at the default path yields the defaults.
+absl::StatusOr<Config> LoadConfig(const std::string& path, bool must_exist);
+// The default configuration as commented YAML (flintd --print-default-config).
+std::string DefaultConfigYaml();
+// The effective configuration as JSON (Status verbose info, flintctl).
+std::string ConfigToJson(const Config& config);
+const char* CgroupDriverName(CgroupDriver driver);
+
+}  // namespace flint

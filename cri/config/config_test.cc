@@ -1,0 +1,100 @@
+#include "cri/config/config.h"
+
+#include <gtest/gtest.h>
+
+namespace flint {
+namespace {
+
+TEST(ConfigTest, DefaultConfigYamlParsesToDefaults) {
+  absl::StatusOr<Config> parsed = ParseConfig(DefaultConfigYaml(), "default");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  Config defaults;
+  EXPECT_EQ(parsed->root_dir, defaults.root_dir);
+  EXPECT_EQ(parsed->socket, "/run/flint/flint.sock");
+  EXPECT_EQ(parsed->cgroup_driver, CgroupDriver::kCgroupfs);
+  EXPECT_EQ(parsed->default_runtime, "runc");
+  ASSERT_TRUE(parsed->runtimes.contains("crun"));
+  EXPECT_EQ(parsed->runtimes.at("crun").path, "/usr/bin/crun");
+  EXPECT_EQ(parsed->registry.max_concurrent_downloads, 3);
+  EXPECT_EQ(parsed->cni.bin_dirs, defaults.cni.bin_dirs);
+  EXPECT_EQ(ConfigToJson(*parsed), ConfigToJson(defaults));
+}
+
+TEST(ConfigTest, EmptyDocumentGivesDefaults) {
+  absl::StatusOr<Config> parsed = ParseConfig("", "empty");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(ConfigToJson(*parsed), ConfigToJson(Config{}));
+}
+
+TEST(ConfigTest, ReadsEverySection) {
+  absl::StatusOr<Config> c = ParseConfig(R"(
+root_dir: /tmp/r
+state_dir: /tmp/s
+socket: /tmp/s/f.sock
+log_level: debug
+cgroup_driver: systemd
+default_runtime: crun
+runtimes:
+  crun: {path: /usr/bin/crun, args: [--debug]}
+  kata: {path: /opt/kata/bin/kata-runtime}
+registry:
+  mirrors:
+    registry.k8s.io: ["http://127.0.0.1:5055"]
+    docker.io: ["https://mirror.example:443", "http://127.0.0.1:5055"]
+  insecure: ["127.0.0.1:5055"]
+  max_concurrent_downloads: 5
+pinned_images: [registry.k8s.io/pause:3.10]
+cni: {conf_dir: /tmp/cni, bin_dirs: [/tmp/bin]}
+flist: {hubs: [http://127.0.0.1:8080], default_store: "redis://127.0.0.1:6379"}
+streaming_address: 127.0.0.1:10010
+)",
+                                         "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->state_dir, "/tmp/s");
+  EXPECT_EQ(c->cgroup_driver, CgroupDriver::kSystemd);
+  EXPECT_EQ(c->runtimes.size(), 2u);
+  EXPECT_EQ(c->runtimes.at("crun").args, std::vector<std::string>{"--debug"});
+  EXPECT_EQ(c->registry.mirrors.at("docker.io").size(), 2u);
+  EXPECT_EQ(c->registry.insecure, std::vector<std::string>{"127.0.0.1:5055"});
+  EXPECT_EQ(c->registry.max_concurrent_downloads, 5);
+  EXPECT_EQ(c->pinned_images.size(), 1u);
+  EXPECT_EQ(c->cni.conf_dir, "/tmp/cni");
+  EXPECT_EQ(c->flist.default_store, "redis://127.0.0.1:6379");
+  EXPECT_EQ(c->streaming_address, "127.0.0.1:10010");
+}
+
+struct BadCase {
+  const char* yaml;
+  const char* expected;  // substring of the error
+};
+
+class ConfigErrorTest : public testing::TestWithParam<BadCase> {};
+
+TEST_P(ConfigErrorTest, NamesKeyLineAndReason) {
+  absl::StatusOr<Config> c = ParseConfig(GetParam().yaml, "flint.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find(GetParam().expected), std::string::npos) << c.status();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Bad, ConfigErrorTest,
+    testing::Values(BadCase{"root_dir: /a\nrootdir: /b\n", "flint.yaml:2: rootdir: unknown key"},
+                    BadCase{"registry:\n  mirrors: {}\n  bogus: 1\n", "flint.yaml:3: registry.bogus: unknown key"},
+                    BadCase{"cgroup_driver: cgroupv3\n", "flint.yaml:1: cgroup_driver: must be cgroupfs or systemd"},
+                    BadCase{"log_level: loud\n", "flint.yaml:1: log_level: unknown log level"},
+                    BadCase{"root_dir: relative/path\n", "root_dir: must be an absolute path"},
+                    BadCase{"registry:\n  max_concurrent_downloads: many\n",
+                            "flint.yaml:2: registry.max_concurrent_downloads: must be an integer"},
+                    BadCase{"registry:\n  max_concurrent_downloads: 0\n", "must be between 1 and 64"},
+                    BadCase{"registry:\n  mirrors:\n    docker.io: [\"127.0.0.1:5055\"]\n",
+                            "registry.mirrors.docker.io: endpoint \"127.0.0.1:5055\" must start with http"},
+                    BadCase{"default_runtime: kata\n", "default_runtime: \"kata\" is not one of the configured runtimes"},
+                    BadCase{"runtimes:\n  kata: {args: []}\n", "runtimes.kata.path: is required"},
+                    BadCase{"socket: [a, b]\n", "flint.yaml:1: socket: must be a path"},
+                    BadCase{"root_dir: /a\n  : : bad\n\t- x", "malformed YAML"},
+                    BadCase{"- just\n- a list\n", "(top level): must be a mapping"}),
+    [](const testing::TestParamInfo<BadCase>& info) { return std::to_string(info.index); });
+
+}  // namespace
+}  // namespace flint

@@ -1,0 +1,35 @@
+// The gRPC server: both CRI services on the unix socket.
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "cri/config/config.h"
+#include "cri/server/image_service.h"
+#include "cri/server/runtime_service.h"
+
+namespace flint::server {
+
+class CriServer {
+ public:
+  // Takes the socket: refuses (FailedPrecondition) when another flintd owns it,
+  // removes a stale socket file left by a crash.
+  static absl::StatusOr<std::unique_ptr<CriServer>> Start(const Config& config);
+  ~CriServer();
+
+  // Stops accepting, lets in-flight RPCs finish (bounded), removes the socket.
+  void Shutdown();
+  void Wait();
+
+ private:
+  explicit CriServer(const Config& config);
+  const Config& config_;
+  int lock_fd_ = -1;
+  RuntimeServiceImpl runtime_service_;
+  ImageServiceImpl image_service_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+}  // namespace flint::server
