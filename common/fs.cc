@@ -108,10 +108,38 @@ absl::StatusOr<DiskUsage> MeasureDiskUsage(const std::string& path) {
   return usage;
 }
 
+namespace {
+thread_local int t_remove_errno;
+thread_local std::string* t_remove_failed;
+int RemoveEntry(const char* path, const struct stat*, int type, FTW*) {
+  int rc = (type == FTW_DP || type == FTW_D) ? rmdir(path) : unlink(path);
+  if (rc != 0 && errno != ENOENT && t_remove_errno == 0) {
+    t_remove_errno = errno;
+    *t_remove_failed = path;
+  }
+  return 0;
+}
+}  // namespace
+
 absl::Status RemoveAll(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::remove_all(path, ec);
-  if (ec) return ErrnoError("remove " + path, ec.value());
+  struct stat st{};
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return ErrnoError("stat " + path, errno);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoError("remove " + path, errno);
+    return absl::OkStatus();
+  }
+  // Depth first, never following symlinks nor entering other filesystems: a mount
+  // point left below `path` makes its rmdir fail (EBUSY) instead of emptying the mount.
+  std::string failed;
+  t_remove_errno = 0;
+  t_remove_failed = &failed;
+  if (nftw(path.c_str(), RemoveEntry, 64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0) {
+    return ErrnoError("walk " + path, errno);
+  }
+  if (t_remove_errno != 0) return ErrnoError("remove " + failed, t_remove_errno);
   return absl::OkStatus();
 }
 

@@ -1,6 +1,7 @@
 #include "common/fs.h"
 
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -51,6 +52,23 @@ TEST_F(FsTest, MeasureDiskUsageCountsInodesOnceAndBytes) {
   absl::StatusOr<DiskUsage> missing = MeasureDiskUsage(dir_ + "/nope");
   ASSERT_TRUE(missing.ok());
   EXPECT_EQ(missing->inodes, 0u);
+}
+
+TEST_F(FsTest, RemoveAllDoesNotEnterMountsOrFollowSymlinks) {
+  std::string outside = dir_ + "-outside";
+  ASSERT_TRUE(MakeDirs(outside).ok());
+  ASSERT_TRUE(WriteFileAtomic(outside + "/keep", "x").ok());
+  ASSERT_TRUE(MakeDirs(dir_ + "/tree/mnt").ok());
+  ASSERT_EQ(symlink(outside.c_str(), (dir_ + "/tree/link").c_str()), 0);
+  ASSERT_EQ(mount(outside.c_str(), (dir_ + "/tree/mnt").c_str(), nullptr, MS_BIND, nullptr), 0);
+  absl::Status s = RemoveAll(dir_ + "/tree");
+  EXPECT_FALSE(s.ok()) << "a mount point below must stop the removal";
+  EXPECT_EQ(access((outside + "/keep").c_str(), F_OK), 0) << "content behind a mount was deleted";
+  ASSERT_EQ(umount(( dir_ + "/tree/mnt").c_str()), 0);
+  EXPECT_TRUE(RemoveAll(dir_ + "/tree").ok());
+  EXPECT_EQ(access((outside + "/keep").c_str(), F_OK), 0) << "symlink target was deleted";
+  EXPECT_TRUE(RemoveAll(outside).ok());
+  EXPECT_TRUE(RemoveAll(dir_ + "/missing").ok());
 }
 
 }  // namespace

@@ -17,10 +17,38 @@
 namespace flint::server {
 namespace {
 constexpr int kMaxMessageBytes = 16 * 1024 * 1024;  // kubelet's client accepts up to 16 MiB
+
+// flint-shim and flint-pause sit beside flintd when installed, and in their own
+// folders of the build tree when run from there.
+absl::StatusOr<std::string> FindBinary(const std::string& name, const std::vector<std::string>& relative) {
+  char exe[4096] = {};
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  std::string dir = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "";
+  dir = dir.substr(0, dir.rfind('/'));
+  std::vector<std::string> candidates;
+  for (const auto& rel : relative) candidates.push_back(dir + "/" + rel);
+  candidates.push_back("/usr/local/bin/" + name);
+  candidates.push_back("/usr/bin/" + name);
+  for (const auto& path : candidates) {
+    if (access(path.c_str(), X_OK) == 0) return path;
+  }
+  return absl::NotFoundError(absl::StrCat("cannot find ", name, " beside flintd (", dir,
+                                          ") or in /usr/local/bin, /usr/bin; install it with flintd"));
 }
 
-CriServer::CriServer(const Config& config)
-    : config_(config), runtime_service_(config), image_service_(config) {}
+absl::StatusOr<runtime::PodRuntimeOptions> FindHelperBinaries() {
+  runtime::PodRuntimeOptions options;
+  absl::StatusOr<std::string> shim = FindBinary("flint-shim", {"flint-shim", "../shim/flint-shim"});
+  if (!shim.ok()) return shim.status();
+  absl::StatusOr<std::string> pause = FindBinary("flint-pause", {"flint-pause", "oci/flint-pause", "oci/pause/flint-pause"});
+  if (!pause.ok()) return pause.status();
+  options.shim_binary = *shim;
+  options.pause_binary = *pause;
+  return options;
+}
+}  // namespace
+
+CriServer::CriServer(const Config& config) : config_(config) {}
 
 CriServer::~CriServer() {
   Shutdown();
@@ -44,6 +72,35 @@ absl::StatusOr<std::unique_ptr<CriServer>> CriServer::Start(const Config& config
     return absl::FailedPreconditionError(absl::StrCat("another flintd already serves ", config.socket,
                                                       " (lock ", lock_path, " is held); stop it first"));
   }
+  image::ImageServiceOptions image_options;
+  image_options.root = config.root_dir + "/images";
+  image_options.registry.mirrors = config.registry.mirrors;
+  image_options.registry.insecure.insert(config.registry.insecure.begin(), config.registry.insecure.end());
+  image_options.max_concurrent_downloads = config.registry.max_concurrent_downloads;
+  image_options.connect_timeout = std::chrono::seconds(config.registry.connect_timeout_seconds);
+  image_options.stall_timeout = std::chrono::seconds(config.registry.stall_timeout_seconds);
+  absl::StatusOr<std::unique_ptr<image::ImageService>> images = image::ImageService::Open(image_options);
+  if (!images.ok()) {
+    return absl::Status(images.status().code(),
+                        absl::StrCat("open image store ", image_options.root, ": ", images.status().message()));
+  }
+  server->images_ = std::move(*images);
+  cni::CniManagerOptions cni_options;
+  cni_options.conf_dir = config.cni.conf_dir;
+  cni_options.bin_dirs = config.cni.bin_dirs;
+  cni_options.cache_dir = config.root_dir + "/cni";
+  cni_options.plugin_timeout = std::chrono::seconds(config.cni.plugin_timeout_seconds);
+  server->cni_ = std::make_unique<cni::CniManager>(cni_options);
+
+  absl::StatusOr<runtime::PodRuntimeOptions> runtime_options = FindHelperBinaries();
+  if (!runtime_options.ok()) return runtime_options.status();
+  absl::StatusOr<std::unique_ptr<runtime::PodRuntime>> pods =
+      runtime::PodRuntime::Open(config, *runtime_options, server->images_.get(), server->cni_.get());
+  if (!pods.ok()) return absl::Status(pods.status().code(), absl::StrCat("open runtime state: ", pods.status().message()));
+  server->pods_ = std::move(*pods);
+  server->runtime_service_ = std::make_unique<RuntimeServiceImpl>(config, server->pods_.get(), server->cni_.get());
+  server->image_service_ = std::make_unique<ImageServiceImpl>(config, server->images_.get());
+
   if (unlink(config.socket.c_str()) == 0) FLINT_LOG(INFO) << "removed stale socket " << config.socket;
 
   grpc::ServerBuilder builder;
@@ -52,8 +109,8 @@ absl::StatusOr<std::unique_ptr<CriServer>> CriServer::Start(const Config& config
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   // Idle sync-server threads notice shutdown at their next poll; keep that short.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 200);
-  builder.RegisterService(&server->runtime_service_);
-  builder.RegisterService(&server->image_service_);
+  builder.RegisterService(server->runtime_service_.get());
+  builder.RegisterService(server->image_service_.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<RpcInterceptorFactory>());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));

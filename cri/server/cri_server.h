@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "cri/config/config.h"
+#include "cri/image/image_service.h"
 #include "cri/server/image_service.h"
 #include "cri/server/runtime_service.h"
 
@@ -27,8 +28,11 @@ class CriServer {
   explicit CriServer(const Config& config);
   const Config& config_;
   int lock_fd_ = -1;
-  RuntimeServiceImpl runtime_service_;
-  ImageServiceImpl image_service_;
+  std::unique_ptr<image::ImageService> images_;
+  std::unique_ptr<cni::CniManager> cni_;
+  std::unique_ptr<runtime::PodRuntime> pods_;
+  std::unique_ptr<RuntimeServiceImpl> runtime_service_;
+  std::unique_ptr<ImageServiceImpl> image_service_;
   std::unique_ptr<grpc::Server> server_;
 };
 

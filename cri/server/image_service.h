@@ -1,9 +1,13 @@
 // runtime.v1.ImageService. Handlers are split by RPC group:
-//   image_fs.cc   ImageFsInfo
+//   image_pull.cc    PullImage
+//   image_query.cc   ListImages, ImageStatus
+//   image_remove.cc  RemoveImage
+//   image_fs.cc      ImageFsInfo
 #pragma once
 
 #include "api.grpc.pb.h"
 #include "cri/config/config.h"
+#include "cri/image/image_service.h"
 
 namespace flint::server {
 
@@ -11,13 +15,27 @@ namespace v1 = ::runtime::v1;
 
 class ImageServiceImpl final : public v1::ImageService::Service {
  public:
-  explicit ImageServiceImpl(const Config& config);
+  ImageServiceImpl(const Config& config, image::ImageService* images);
 
+  grpc::Status PullImage(grpc::ServerContext* context, const v1::PullImageRequest* request,
+                         v1::PullImageResponse* response) override;
+  grpc::Status ListImages(grpc::ServerContext* context, const v1::ListImagesRequest* request,
+                          v1::ListImagesResponse* response) override;
+  grpc::Status ImageStatus(grpc::ServerContext* context, const v1::ImageStatusRequest* request,
+                           v1::ImageStatusResponse* response) override;
+  grpc::Status RemoveImage(grpc::ServerContext* context, const v1::RemoveImageRequest* request,
+                           v1::RemoveImageResponse* response) override;
   grpc::Status ImageFsInfo(grpc::ServerContext* context, const v1::ImageFsInfoRequest* request,
                            v1::ImageFsInfoResponse* response) override;
 
  private:
+  // Fills a CRI Image from the store's record (pinned from the config's pinned_images).
+  void ToCriImage(const image::Image& image, v1::Image* out) const;
+  bool IsPinned(const image::Image& image) const;
+  absl::Status CheckRuntimeHandler(const v1::ImageSpec& spec) const;
+
   const Config& config_;
+  image::ImageService* images_;
 };
 
 }  // namespace flint::server

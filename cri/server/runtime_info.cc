@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
-#include "cri/cni/network_config.h"
 #include "cri/server/runtime_service.h"
 
 namespace flint::server {
@@ -26,7 +25,8 @@ void SetCondition(v1::RuntimeCondition* c, const std::string& type, bool ok, con
 
 }  // namespace
 
-RuntimeServiceImpl::RuntimeServiceImpl(const Config& config) : config_(config) {}
+RuntimeServiceImpl::RuntimeServiceImpl(const Config& config, runtime::PodRuntime* pods, cni::CniManager* cni)
+    : config_(config), pods_(pods), cni_(cni) {}
 
 grpc::Status RuntimeServiceImpl::Version(grpc::ServerContext*, const v1::VersionRequest*,
                                          v1::VersionResponse* response) {
@@ -52,10 +52,11 @@ grpc::Status RuntimeServiceImpl::Status(grpc::ServerContext*, const v1::StatusRe
   SetCondition(response->mutable_status()->add_conditions(), "RuntimeReady", runtime_ok, "RuntimeNotReady",
                runtime_message);
 
-  absl::StatusOr<cni::NetworkConfig> network = cni::LoadFirstNetworkConfig(config_.cni.conf_dir);
-  SetCondition(response->mutable_status()->add_conditions(), "NetworkReady", network.ok(),
+  absl::StatusOr<cni::NetworkConfig> network = cni_->CurrentConfig();
+  absl::Status network_ready = network.ok() ? cni_->Ready() : network.status();
+  SetCondition(response->mutable_status()->add_conditions(), "NetworkReady", network_ready.ok(),
                "NetworkPluginNotReady",
-               network.ok() ? "" : absl::StrCat("cni config uninitialized: ", network.status().message()));
+               network_ready.ok() ? "" : absl::StrCat("cni config uninitialized: ", network_ready.message()));
 
   // The default handler is reported under the empty name, as the kubelet expects.
   v1::RuntimeHandler* default_handler = response->add_runtime_handlers();

@@ -1,0 +1,127 @@
+#include "cri/runtime/pod_runtime.h"
+
+#include <openssl/rand.h>
+#include <signal.h>
+
+#include <chrono>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "cri/runtime/oci_runtime_cli.h"
+
+namespace flint::runtime {
+
+std::string NewId() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) abort();
+  return absl::BytesToHexString(std::string(reinterpret_cast<char*>(bytes), sizeof bytes));
+}
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+PodRuntime::PodRuntime(const Config& config, PodRuntimeOptions options, image::ImageService* images,
+                       cni::CniManager* cni)
+    : config_(config), options_(std::move(options)), images_(images), cni_(cni) {}
+
+absl::StatusOr<std::unique_ptr<PodRuntime>> PodRuntime::Open(const Config& config, PodRuntimeOptions options,
+                                                             image::ImageService* images, cni::CniManager* cni) {
+  std::unique_ptr<PodRuntime> runtime(new PodRuntime(config, std::move(options), images, cni));
+  absl::StatusOr<oci::HostFeatures> host = oci::DetectHostFeatures();
+  if (!host.ok()) return host.status();
+  runtime->host_ = *host;
+  absl::StatusOr<std::unique_ptr<RecordStore>> store = RecordStore::Open(config.root_dir);
+  if (!store.ok()) return store.status();
+  runtime->store_ = std::move(*store);
+  for (const char* dir : {"/shims", "/netns", "/sandboxes", "/containers"}) {
+    if (absl::Status s = fs::MakeDirs(config.state_dir + dir, 0711); !s.ok()) return s;
+  }
+  runtime->Recover();
+  return runtime;
+}
+
+std::shared_ptr<std::mutex> PodRuntime::LockFor(const std::string& id) {
+  std::lock_guard lock(locks_mu_);
+  auto& slot = locks_[id];
+  if (!slot) slot = std::make_shared<std::mutex>();
+  return slot;
+}
+
+absl::StatusOr<const RuntimeHandler*> PodRuntime::Handler(const std::string& name) const {
+  const std::string& key = name.empty() ? config_.default_runtime : name;
+  auto it = config_.runtimes.find(key);
+  if (it == config_.runtimes.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown runtime handler \"", name, "\""));
+  }
+  return &it->second;
+}
+
+std::string PodRuntime::ShimSocketPath(const std::string& id) const {
+  // Short on purpose: unix socket paths are limited to 107 bytes.
+  return absl::StrCat(config_.state_dir, "/shims/", id, ".sock");
+}
+
+absl::StatusOr<shim::ShimStatus> PodRuntime::ShimState(const std::string& id, const std::string& socket,
+                                                       const std::string& state_dir) const {
+  shim::ShimClient client(socket);
+  client.set_call_timeout(absl::Seconds(10));
+  absl::StatusOr<shim::ShimStatus> status = client.Status();
+  if (status.ok()) return status;
+  // The shim is gone (exited after the container, crashed, or never started): the file tells.
+  absl::StatusOr<shim::ShimStatus> from_file = shim::ShimClient::ReadStatusFile(state_dir);
+  if (from_file.ok()) {
+    if (from_file->state == shim::ContainerState::kRunning) {
+      // The file says running but nobody answers: the shim died with the container.
+      if (from_file->pid <= 0 || kill(from_file->pid, 0) != 0) {
+        from_file->state = shim::ContainerState::kStopped;
+        if (from_file->finished_at_ns == 0) from_file->finished_at_ns = NowNs();
+        if (from_file->exit_code == 0) from_file->exit_code = 255;
+        from_file->message = "container's shim disappeared";
+      }
+    }
+    return from_file;
+  }
+  return absl::UnavailableError(absl::StrCat(id, ": shim not answering (",
+                                             status.status().message(), ") and no status file"));
+}
+
+void PodRuntime::DeleteOciContainer(const std::string& id, const std::string& socket, const std::string& handler) {
+  shim::ShimClient client(socket);
+  client.set_call_timeout(absl::Seconds(30));
+  if (client.Delete().ok()) return;
+  absl::StatusOr<const RuntimeHandler*> h = Handler(handler);
+  if (!h.ok()) return;
+  absl::StatusOr<std::string> out = RunOciRuntime(**h, {"delete", "--force", id});
+  if (!out.ok() && out.status().message().find("does not exist") == std::string::npos &&
+      out.status().message().find("not found") == std::string::npos) {
+    FLINT_LOG(WARN) << "delete OCI container " << id << ": " << out.status().message();
+  }
+}
+
+void PodRuntime::Recover() {
+  for (ContainerRecord record : store_->Containers()) {
+    if (record.removing()) {
+      FLINT_LOG(INFO) << "finishing removal of container " << record.id();
+      if (absl::Status s = RemoveContainerLocked(record); !s.ok())
+        FLINT_LOG(WARN) << "recover: remove container " << record.id() << ": " << s.message();
+      continue;
+    }
+    if (!store_->GetSandbox(record.sandbox_id())) {
+      FLINT_LOG(WARN) << "container " << record.id() << " belongs to no known sandbox; removing it";
+      (void)RemoveContainerLocked(record);
+    }
+  }
+  for (SandboxRecord record : store_->Sandboxes()) {
+    if (!record.stopped() && !SandboxAlive(record)) {
+      FLINT_LOG(WARN) << "sandbox " << record.id() << " lost its infra process while flintd was down";
+    }
+  }
+  FLINT_LOG(INFO) << "runtime state: " << store_->Sandboxes().size() << " sandboxes, "
+                  << store_->Containers().size() << " containers";
+}
+
+}  // namespace flint::runtime

@@ -1,0 +1,109 @@
+// Pods and containers on this node: RunPodSandbox .. RemoveContainer, driven through
+// flint-shim and the configured OCI runtime, with images from the image service and
+// networking from the CNI runner. The gRPC handlers in cri/server are thin wrappers.
+//
+// Files:
+//   pod_runtime.cc          construction, recovery, shared helpers
+//   pod_runtime_sandbox.cc  sandbox lifecycle and status
+//   pod_runtime_container.cc container lifecycle, status, exec, logs, resources
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "api.pb.h"
+#include "cri/cni/cni_manager.h"
+#include "cri/config/config.h"
+#include "cri/image/image_service.h"
+#include "cri/oci/host_features.h"
+#include "cri/runtime/record_store.h"
+#include "shim/client/shim_client.h"
+
+namespace flint::runtime {
+
+namespace v1 = ::runtime::v1;
+
+struct PodRuntimeOptions {
+  std::string shim_binary;   // flint-shim
+  std::string pause_binary;  // flint-pause (static)
+};
+
+class PodRuntime {
+ public:
+  static absl::StatusOr<std::unique_ptr<PodRuntime>> Open(const Config& config, PodRuntimeOptions options,
+                                                          image::ImageService* images, cni::CniManager* cni);
+
+  // Sandboxes.
+  absl::StatusOr<std::string> RunPodSandbox(const v1::PodSandboxConfig& config, const std::string& runtime_handler);
+  absl::Status StopPodSandbox(const std::string& id);
+  absl::Status RemovePodSandbox(const std::string& id);
+  absl::StatusOr<v1::PodSandboxStatus> PodSandboxStatus(const std::string& id, std::map<std::string, std::string>* info);
+  std::vector<v1::PodSandbox> ListPodSandbox(const v1::PodSandboxFilter* filter);
+
+  // Containers.
+  absl::StatusOr<std::string> CreateContainer(const std::string& sandbox_id, const v1::ContainerConfig& config,
+                                              const v1::PodSandboxConfig& sandbox_config);
+  absl::Status StartContainer(const std::string& id);
+  absl::Status StopContainer(const std::string& id, int64_t timeout_seconds);
+  absl::Status RemoveContainer(const std::string& id);
+  absl::StatusOr<v1::ContainerStatus> ContainerStatus(const std::string& id, std::map<std::string, std::string>* info);
+  std::vector<v1::Container> ListContainers(const v1::ContainerFilter* filter);
+  absl::StatusOr<v1::ExecSyncResponse> ExecSync(const std::string& id, const std::vector<std::string>& cmd,
+                                                int64_t timeout_seconds);
+  absl::Status ReopenContainerLog(const std::string& id);
+  absl::Status UpdateContainerResources(const std::string& id, const v1::LinuxContainerResources& resources);
+
+  // Records for other services (stats, streaming).
+  const RecordStore& records() const { return *store_; }
+
+ private:
+  PodRuntime(const Config& config, PodRuntimeOptions options, image::ImageService* images, cni::CniManager* cni);
+
+  // One mutex per object id serializes lifecycle calls on it (kubelet may race Stop and Remove).
+  std::shared_ptr<std::mutex> LockFor(const std::string& id);
+  absl::StatusOr<const RuntimeHandler*> Handler(const std::string& name) const;
+  std::string ShimSocketPath(const std::string& id) const;
+
+  // Sandbox helpers.
+  absl::Status TearDownSandbox(SandboxRecord& record);  // stop pause, CNI DEL, netns, shm; idempotent
+  bool SandboxAlive(const SandboxRecord& record) const;
+  void FillSandbox(const SandboxRecord& record, v1::PodSandbox* out) const;
+
+  // Container helpers.
+  // Asks the shim, else reads the status file it left.
+  absl::StatusOr<shim::ShimStatus> ShimState(const std::string& id, const std::string& socket,
+                                             const std::string& state_dir) const;
+  absl::StatusOr<shim::ShimStatus> ShimState(const ContainerRecord& record) const {
+    return ShimState(record.id(), record.shim_socket(), record.state_dir());
+  }
+  cni::PodNetworkRequest NetworkRequest(const SandboxRecord& record) const;
+  // Deletes the OCI container through its shim, else directly with the runtime.
+  void DeleteOciContainer(const std::string& id, const std::string& socket, const std::string& handler);
+  absl::Status KillAndWait(const ContainerRecord& record, int signal, absl::Duration wait);
+  absl::Status RemoveContainerLocked(const ContainerRecord& record);
+  void FillContainer(const ContainerRecord& record, const shim::ShimStatus* state, v1::Container* out) const;
+
+  // Re-adopts what survived a flintd restart and cleans what half-finished.
+  void Recover();
+
+  const Config& config_;
+  PodRuntimeOptions options_;
+  image::ImageService* images_;
+  cni::CniManager* cni_;
+  oci::HostFeatures host_;
+  std::unique_ptr<RecordStore> store_;
+  std::mutex locks_mu_;
+  std::map<std::string, std::shared_ptr<std::mutex>> locks_;
+  std::mutex names_mu_;  // serializes name reservation in Run/Create
+};
+
+// Random 64-hex-digit id, as containerd uses.
+std::string NewId();
+int64_t NowNs();
+
+}  // namespace flint::runtime

@@ -1,0 +1,142 @@
+// Zero-OS style Redis sinks for container logs and stats, enabled per pod by annotations:
+//
+//   flint.io/logs-redis:  "redis://<host>:<port>/<stdout-channel>[,<stderr-channel>]"
+//       Each log line the container writes is PUBLISHed (without its trailing newline) to the
+//       stdout channel or the stderr channel. With a single channel both streams go to it.
+//   flint.io/stats-redis: "redis://<host>:<port>/<channel>"
+//       Every 2 s a JSON object is PUBLISHed:
+//       {"timestamp": <unix seconds>, "memory_usage": <bytes>, "memory_limit": <bytes, 0 = unlimited>,
+//        "memory_cache": <bytes>, "cpu_usage": <cumulative CPU in 10 us units, as Zero-OS>,
+//        "pids_current": <n>}
+//
+// A sink never slows the container or its CRI log: Publish() only appends to a bounded queue;
+// one background thread per publisher talks to Redis with timeouts and reconnect backoff. When
+// the queue is full (Redis down or slow) messages are dropped and counted. Delivery is at most
+// once: a batch in flight when the connection breaks is counted as dropped.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cri/stats/cgroup_stats.h"
+
+namespace flint::stats {
+
+inline constexpr char kLogsRedisAnnotation[] = "flint.io/logs-redis";
+inline constexpr char kStatsRedisAnnotation[] = "flint.io/stats-redis";
+
+struct RedisTarget {
+  std::string host;
+  uint16_t port = 6379;
+  std::vector<std::string> channels;  // at least one
+};
+// Parses "redis://host:port/ch1[,ch2...]" ("[v6addr]:port" accepted; port defaults to 6379).
+absl::StatusOr<RedisTarget> ParseRedisTarget(const std::string& value);
+
+class RedisPublisher {
+ public:
+  struct Options {
+    size_t max_queued_messages = 4096;
+    size_t max_queued_bytes = 4 << 20;
+    size_t max_batch = 256;
+    std::chrono::milliseconds connect_timeout{500};
+    std::chrono::milliseconds io_timeout{1000};
+    std::chrono::milliseconds min_backoff{100};
+    std::chrono::milliseconds max_backoff{5000};
+  };
+
+  RedisPublisher(std::string host, uint16_t port);
+  RedisPublisher(std::string host, uint16_t port, Options options);
+  // Flushes what is queued if connected (bounded by io_timeout), drops the rest.
+  ~RedisPublisher();
+  RedisPublisher(const RedisPublisher&) = delete;
+  RedisPublisher& operator=(const RedisPublisher&) = delete;
+
+  // Never blocks on the network. Returns false (and counts a drop) when the queue is full.
+  bool Publish(std::string channel, std::string message);
+
+  uint64_t published() const { return published_.load(); }
+  uint64_t dropped() const { return dropped_.load(); }
+  bool connected() const { return connected_.load(); }
+
+ private:
+  struct Message {
+    std::string channel;
+    std::string payload;
+  };
+  void SenderLoop();
+
+  const std::string host_;
+  const uint16_t port_;
+  const Options options_;
+  std::atomic<uint64_t> published_{0};
+  std::atomic<uint64_t> dropped_{0};
+  std::atomic<bool> connected_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Message> queue_;
+  size_t queued_bytes_ = 0;
+  bool stopping_ = false;
+  std::thread sender_;
+};
+
+class LogSink {
+ public:
+  enum class Stream { kStdout, kStderr };
+  static absl::StatusOr<std::unique_ptr<LogSink>> FromAnnotation(const std::string& value,
+                                                                RedisPublisher::Options options = {});
+  // `line` may end in '\n' (stripped). Returns false if dropped.
+  bool Write(Stream stream, std::string_view line);
+  const RedisPublisher& publisher() const { return publisher_; }
+
+ private:
+  LogSink(const RedisTarget& target, RedisPublisher::Options options);
+  std::string stdout_channel_;
+  std::string stderr_channel_;
+  RedisPublisher publisher_;
+};
+
+// The JSON object StatsSink publishes (see header comment). Unset fields are 0.
+std::string FormatZeroOsStats(const CgroupStats& stats);
+
+class StatsSink {
+ public:
+  // Called on the sink's thread at every tick; errors skip the tick (e.g. cgroup not yet created).
+  using StatsSource = std::function<absl::StatusOr<CgroupStats>()>;
+
+  static absl::StatusOr<std::unique_ptr<StatsSink>> FromAnnotation(
+      const std::string& value, StatsSource source, std::chrono::milliseconds interval = std::chrono::seconds(2),
+      RedisPublisher::Options options = {});
+  ~StatsSink();
+  StatsSink(const StatsSink&) = delete;
+  StatsSink& operator=(const StatsSink&) = delete;
+
+  const RedisPublisher& publisher() const { return publisher_; }
+
+ private:
+  StatsSink(const RedisTarget& target, StatsSource source, std::chrono::milliseconds interval,
+            RedisPublisher::Options options);
+  void TickLoop();
+
+  const std::string channel_;
+  const StatsSource source_;
+  const std::chrono::milliseconds interval_;
+  RedisPublisher publisher_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread ticker_;
+};
+
+}  // namespace flint::stats

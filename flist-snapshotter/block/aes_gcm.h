@@ -1,0 +1,16 @@
+// AES-256-GCM with a 12-byte nonce and a 16-byte tag appended to the output.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace flint::flist {
+
+absl::StatusOr<std::string> AesGcmSeal(std::string_view key, std::string_view nonce,
+                                       std::string_view plain);
+absl::StatusOr<std::string> AesGcmOpen(std::string_view key, std::string_view nonce,
+                                       std::string_view sealed);
+
+}  // namespace flint::flist

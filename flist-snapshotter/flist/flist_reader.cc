@@ -1,0 +1,66 @@
+#include "flist-snapshotter/flist/flist_reader.h"
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "flist-snapshotter/flist/sqlite_db.h"
+#include "flist-snapshotter/flist/v1_reader.h"
+#include "flist-snapshotter/flist/v2_reader.h"
+
+namespace flint::flist {
+namespace {
+
+constexpr std::string_view kSqliteMagic("SQLite format 3\0", 16);
+
+absl::StatusOr<Flist> ReadSqlite(SqliteDb& db) {
+  auto has_inode = db.HasTable("inode");
+  if (!has_inode.ok()) return has_inode.status();
+  if (*has_inode) return ReadV2(db);
+  auto has_entries = db.HasTable("entries");
+  if (!has_entries.ok()) return has_entries.status();
+  if (*has_entries) return ReadV1(db);
+  return absl::InvalidArgumentError("SQLite file has neither an inode (v2) nor an entries (v1) table");
+}
+
+}  // namespace
+
+FileFormat SniffFormat(std::string_view head) {
+  if (head.size() >= 2 && static_cast<uint8_t>(head[0]) == 0x1f && static_cast<uint8_t>(head[1]) == 0x8b) {
+    return FileFormat::kGzip;
+  }
+  if (head.substr(0, kSqliteMagic.size()) == kSqliteMagic) return FileFormat::kSqlite;
+  return FileFormat::kUnknown;
+}
+
+absl::StatusOr<Flist> ReadFlistFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("flist ", path, ": cannot open"));
+  char head[16] = {};
+  in.read(head, sizeof(head));
+  const std::string_view head_view(head, static_cast<size_t>(in.gcount()));
+  in.close();
+
+  absl::StatusOr<Flist> result = absl::InvalidArgumentError("not a flist (unknown magic bytes)");
+  switch (SniffFormat(head_view)) {
+    case FileFormat::kGzip:
+      result = ReadV1Archive(path);
+      break;
+    case FileFormat::kSqlite: {
+      auto db = SqliteDb::OpenReadOnly(path);
+      if (!db.ok()) {
+        result = db.status();
+        break;
+      }
+      result = ReadSqlite(*db);
+      break;
+    }
+    case FileFormat::kUnknown:
+      break;
+  }
+  if (!result.ok()) {
+    return absl::Status(result.status().code(), absl::StrCat("flist ", path, ": ", result.status().message()));
+  }
+  return result;
+}
+
+}  // namespace flint::flist

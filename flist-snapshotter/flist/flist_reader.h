@@ -1,0 +1,19 @@
+// Opens a flist file of either generation, chosen by its magic bytes:
+// gzip (1f 8b) is a v1 .flist (tar.gz holding flistdb.sqlite3); a SQLite
+// header is a v2 .fl, or a bare v1 flistdb.sqlite3 (told apart by its tables).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "flist-snapshotter/flist/model.h"
+
+namespace flint::flist {
+
+enum class FileFormat { kUnknown, kGzip, kSqlite };
+FileFormat SniffFormat(std::string_view head);
+
+absl::StatusOr<Flist> ReadFlistFile(const std::string& path);
+
+}  // namespace flint::flist

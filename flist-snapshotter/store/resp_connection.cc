@@ -1,0 +1,186 @@
+#include "flist-snapshotter/store/resp_connection.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "flist-snapshotter/util/absl_compat.h"
+
+namespace flint::flist {
+namespace {
+
+// 0-db payloads are at most 8 MiB; leave room but stay bounded.
+constexpr int64_t kMaxBulk = 64 * 1024 * 1024;
+constexpr int kMaxDepth = 8;
+
+absl::Status IoError(std::string_view what) {
+  return absl::UnavailableError(absl::StrCat(Av(what), ": ", std::strerror(errno)));
+}
+
+absl::StatusOr<int> ConnectOne(const addrinfo* ai, std::chrono::milliseconds timeout) {
+  int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+  if (fd < 0) return IoError("socket");
+  if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+    if (errno != EINPROGRESS) {
+      absl::Status s = IoError("connect");
+      close(fd);
+      return s;
+    }
+    pollfd p{fd, POLLOUT, 0};
+    int rc = poll(&p, 1, static_cast<int>(timeout.count()));
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (rc <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+      close(fd);
+      if (rc == 0) return absl::DeadlineExceededError("connect: timed out");
+      errno = err != 0 ? err : errno;
+      return IoError("connect");
+    }
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return fd;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RespConnection>> RespConnection::Connect(
+    const std::string& host, int port, std::chrono::milliseconds timeout) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const std::string service = std::to_string(port);
+  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res); rc != 0) {
+    return absl::UnavailableError(absl::StrCat("resolve ", host, ": ", gai_strerror(rc)));
+  }
+  absl::Status last = absl::UnavailableError("no addresses");
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    auto fd = ConnectOne(ai, timeout);
+    if (fd.ok()) {
+      freeaddrinfo(res);
+      return std::unique_ptr<RespConnection>(new RespConnection(*fd));
+    }
+    last = fd.status();
+  }
+  freeaddrinfo(res);
+  return absl::Status(last.code(), absl::StrCat(host, ":", port, ": ", last.message()));
+}
+
+RespConnection::~RespConnection() { close(fd_); }
+
+absl::StatusOr<RespReply> RespConnection::Command(const std::vector<std::string_view>& args) {
+  std::string req = absl::StrCat("*", args.size(), "\r\n");
+  for (std::string_view a : args) {
+    absl::StrAppend(&req, "$", a.size(), "\r\n");
+    req.append(a);
+    req.append("\r\n");
+  }
+  size_t sent = 0;
+  while (sent < req.size()) {
+    ssize_t n = send(fd_, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return IoError("send");
+    sent += static_cast<size_t>(n);
+  }
+  return ReadReply(0);
+}
+
+absl::Status RespConnection::Fill() {
+  if (pos_ > 0 && pos_ == buf_.size()) {
+    buf_.clear();
+    pos_ = 0;
+  }
+  char chunk[64 * 1024];
+  while (true) {
+    ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return IoError("recv");
+    if (n == 0) return absl::UnavailableError("recv: connection closed by server");
+    buf_.append(chunk, static_cast<size_t>(n));
+    return absl::OkStatus();
+  }
+}
+
+absl::StatusOr<std::string> RespConnection::ReadLine() {
+  while (true) {
+    size_t end = buf_.find("\r\n", pos_);
+    if (end != std::string::npos) {
+      std::string line = buf_.substr(pos_, end - pos_);
+      pos_ = end + 2;
+      return line;
+    }
+    if (buf_.size() - pos_ > 64 * 1024) return absl::DataLossError("resp: line too long");
+    if (auto s = Fill(); !s.ok()) return s;
+  }
+}
+
+absl::StatusOr<RespReply> RespConnection::ReadReply(int depth) {
+  if (depth > kMaxDepth) return absl::DataLossError("resp: reply nested too deeply");
+  auto line = ReadLine();
+  if (!line.ok()) return line.status();
+  if (line->empty()) return absl::DataLossError("resp: empty reply line");
+  RespReply r;
+  const char kind = (*line)[0];
+  const std::string_view body = std::string_view(*line).substr(1);
+  switch (kind) {
+    case '+':
+      r.type = RespReply::Type::kSimple;
+      r.str = std::string(body);
+      return r;
+    case '-':
+      r.type = RespReply::Type::kError;
+      r.str = std::string(body);
+      return r;
+    case ':':
+      r.type = RespReply::Type::kInteger;
+      if (!absl::SimpleAtoi(Av(body), &r.integer)) return absl::DataLossError("resp: bad integer");
+      return r;
+    case '$': {
+      int64_t len = 0;
+      if (!absl::SimpleAtoi(Av(body), &len) || len < -1 || len > kMaxBulk) {
+        return absl::DataLossError("resp: bad bulk length");
+      }
+      if (len == -1) return r;  // nil
+      while (buf_.size() - pos_ < static_cast<size_t>(len) + 2) {
+        if (auto s = Fill(); !s.ok()) return s;
+      }
+      r.type = RespReply::Type::kBulk;
+      r.str = buf_.substr(pos_, static_cast<size_t>(len));
+      pos_ += static_cast<size_t>(len) + 2;
+      return r;
+    }
+    case '*': {
+      int64_t count = 0;
+      if (!absl::SimpleAtoi(Av(body), &count) || count < -1 || count > 1024 * 1024) {
+        return absl::DataLossError("resp: bad array length");
+      }
+      if (count == -1) return r;
+      r.type = RespReply::Type::kArray;
+      for (int64_t i = 0; i < count; ++i) {
+        auto e = ReadReply(depth + 1);
+        if (!e.ok()) return e.status();
+        r.elements.push_back(*std::move(e));
+      }
+      return r;
+    }
+  }
+  return absl::DataLossError(absl::StrCat("resp: unexpected reply type '", std::string(1, kind), "'"));
+}
+
+}  // namespace flint::flist

@@ -1,0 +1,281 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "flist-snapshotter/block/blake2b.h"
+#include "flist-snapshotter/block/block_codec.h"
+#include "flist-snapshotter/store/block_store.h"
+#include "flist-snapshotter/store/dir_store.h"
+#include "flist-snapshotter/store/http_store.h"
+#include "flist-snapshotter/store/resp_store.h"
+#include "flist-snapshotter/store/routed_store.h"
+#include "flist-snapshotter/store/store_url.h"
+#include "flist-snapshotter/store/test_servers.h"
+#include "gtest/gtest.h"
+
+namespace flint::flist {
+namespace {
+
+namespace fs = std::filesystem;
+using ::flint::flist::testing::HttpFileServer;
+using ::flint::flist::testing::RedisServer;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = fs::temp_directory_path().string() + "/flist-store-XXXXXX";
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A binary id that includes NUL and CR/LF bytes, to exercise RESP framing.
+std::string AwkwardId() { return std::string("\x00\r\n\xff\x10 abc\x00\x00\x01\x02\x03\x04\x05", 16); }
+
+// Exercises the BlockStore contract on any writable store.
+void CheckStoreContract(BlockStore& store) {
+  auto block = EncodeBlock(BlockFormat::kV2, std::string(700000, 'q') + "tail");
+  ASSERT_TRUE(block.ok());
+  EXPECT_FALSE(*store.Exists(block->id));
+  EXPECT_EQ(store.Get(block->id).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store.Put(block->id, block->data).ok());
+  EXPECT_TRUE(*store.Exists(block->id));
+  auto got = store.Get(block->id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, block->data);
+  // Putting the same block twice is fine (dedupe).
+  ASSERT_TRUE(store.Put(block->id, block->data).ok());
+
+  const std::string id = AwkwardId();
+  const std::string data("\r\n$-1\r\n\x00 binary", 15);
+  ASSERT_TRUE(store.Put(id, data).ok());
+  EXPECT_EQ(*store.Get(id), data);
+  ASSERT_TRUE(store.Put(id, "").ok());  // empty values round-trip too
+  EXPECT_EQ(*store.Get(id), "");
+}
+
+TEST(StoreUrlTest, Parses) {
+  auto u = ParseStoreUrl("zdb://user:secret@hub.grid.tf:9900/ns");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->scheme, "zdb");
+  EXPECT_EQ(u->user, "user");
+  EXPECT_EQ(u->password, "secret");
+  EXPECT_EQ(u->host, "hub.grid.tf");
+  EXPECT_EQ(u->port, 9900);
+  EXPECT_EQ(u->path, "/ns");
+  EXPECT_EQ(u->Redacted(), "zdb://user@hub.grid.tf:9900/ns");
+  auto v6 = ParseStoreUrl("redis://[::1]:6379");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 6379);
+  EXPECT_FALSE(ParseStoreUrl("nohost").ok());
+  EXPECT_FALSE(ParseStoreUrl("zdb://h:99999").ok());
+  EXPECT_FALSE(ParseStoreUrl("zdb://h:x").ok());
+  EXPECT_FALSE(OpenBlockStore("s3://bucket").ok());
+  EXPECT_FALSE(OpenBlockStore("redis://h/notanumber").ok());
+}
+
+TEST(DirStoreTest, Contract) {
+  TempDir dir;
+  auto store = OpenBlockStore("dir://" + dir.path() + "/store");
+  ASSERT_TRUE(store.ok());
+  CheckStoreContract(**store);
+}
+
+TEST(DirStoreTest, LayoutTempFilesAndLegacyFlatNames) {
+  TempDir dir;
+  DirStore store(dir.path());
+  const std::string id("\xab\xcd\x01", 3);
+  ASSERT_TRUE(store.Put(id, "data").ok());
+  EXPECT_TRUE(fs::exists(dir.path() + "/ab/abcd01"));
+  // No temp files are left behind.
+  for (const auto& e : fs::directory_iterator(dir.path() + "/ab")) {
+    EXPECT_EQ(e.path().filename(), "abcd01");
+  }
+  // A crashed writer's temp file is not a block.
+  const std::string other("\xab\x00\x02", 3);
+  std::ofstream(dir.path() + "/ab/.tmp-1-0") << "partial";
+  EXPECT_FALSE(*store.Exists(other));
+  // Flat <root>/<hex> files (older layout) are found too.
+  std::ofstream(dir.path() + "/ab0002") << "flat";
+  EXPECT_TRUE(*store.Exists(other));
+  EXPECT_EQ(*store.Get(other), "flat");
+}
+
+TEST(DirStoreTest, RootUnderAFileFails) {
+  TempDir dir;
+  std::ofstream(dir.path() + "/file") << "x";
+  DirStore store(dir.path() + "/file/store");
+  EXPECT_FALSE(store.Put("id", "x").ok());
+  EXPECT_FALSE(store.Get("id").ok());
+}
+
+TEST(RespStoreTest, ContractAgainstRealRedis) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.ok()) << "could not start redis-server";
+  auto store = OpenBlockStore("redis://127.0.0.1:" + std::to_string(redis.port()));
+  ASSERT_TRUE(store.ok()) << store.status();
+  CheckStoreContract(**store);
+}
+
+TEST(RespStoreTest, ZdbSchemeDefaultNamespaceWorksOnRedis) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.ok());
+  auto zdb = OpenBlockStore("zdb://127.0.0.1:" + std::to_string(redis.port()) + "/default");
+  ASSERT_TRUE(zdb.ok());
+  ASSERT_TRUE((*zdb)->Put("k1", "v1").ok());
+  EXPECT_EQ(*(*zdb)->Get("k1"), "v1");
+  // A named namespace is sent as SELECT <ns>, which Redis rejects for non-numbers:
+  // the error must surface, not be mistaken for "block missing".
+  auto named = OpenBlockStore("zdb://127.0.0.1:" + std::to_string(redis.port()) + "/images");
+  ASSERT_TRUE(named.ok());
+  auto r = (*named)->Get("k1");
+  EXPECT_FALSE(r.ok());
+  EXPECT_FALSE(absl::IsNotFound(r.status()));
+  EXPECT_NE(r.status().message().find("SELECT images"), std::string::npos) << r.status();
+}
+
+TEST(RespStoreTest, RedisDatabasesAreSeparate) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.ok());
+  const std::string base = "redis://127.0.0.1:" + std::to_string(redis.port());
+  auto db0 = OpenBlockStore(base);
+  auto db3 = OpenBlockStore(base + "/3");
+  ASSERT_TRUE(db0.ok() && db3.ok());
+  ASSERT_TRUE((*db3)->Put("k", "in three").ok());
+  EXPECT_TRUE(*(*db3)->Exists("k"));
+  EXPECT_FALSE(*(*db0)->Exists("k"));
+}
+
+TEST(RespStoreTest, Auth) {
+  RedisServer redis("s3cret");
+  ASSERT_TRUE(redis.ok());
+  const std::string port = std::to_string(redis.port());
+  auto good = OpenBlockStore("redis://:s3cret@127.0.0.1:" + port);
+  ASSERT_TRUE(good.ok());
+  ASSERT_TRUE((*good)->Put("k", "v").ok());
+  EXPECT_EQ(*(*good)->Get("k"), "v");
+  EXPECT_EQ((*good)->Describe(), "redis://127.0.0.1:" + port);  // no password shown
+  auto none = OpenBlockStore("redis://127.0.0.1:" + port);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE((*none)->Get("k").ok());
+  auto bad = OpenBlockStore("redis://:wrong@127.0.0.1:" + port);
+  ASSERT_TRUE(bad.ok());
+  EXPECT_FALSE((*bad)->Get("k").ok());
+}
+
+TEST(RespStoreTest, ReconnectsAfterServerRestartAndFailsFastWhenDown) {
+  int port = 0;
+  {
+    RedisServer redis;
+    ASSERT_TRUE(redis.ok());
+    port = redis.port();
+    auto store = RespStore::Open("redis://127.0.0.1:" + std::to_string(port), std::chrono::seconds(2));
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->Put("k", "v").ok());
+  }
+  // Server gone: an error, quickly, not a hang.
+  auto store = RespStore::Open("redis://127.0.0.1:" + std::to_string(port), std::chrono::seconds(2));
+  ASSERT_TRUE(store.ok());
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE((*store)->Get("k").ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST(HttpStoreTest, GetsShardedAndFlatLayouts) {
+  HttpFileServer server;
+  ASSERT_TRUE(server.ok());
+  auto block = EncodeBlock(BlockFormat::kV2, "served over http");
+  ASSERT_TRUE(block.ok());
+  const std::string hex = HexEncode(block->id);
+  server.Set("/store/" + hex.substr(0, 2) + "/" + hex, block->data);
+  auto store = OpenBlockStore(server.base_url() + "/store/");
+  ASSERT_TRUE(store.ok());
+  auto got = (*store)->Get(block->id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, block->data);
+  EXPECT_TRUE(*(*store)->Exists(block->id));
+
+  const std::string flat_id("\x01\x02", 2);
+  server.Set("/store/0102", "flat");
+  EXPECT_EQ(*(*store)->Get(flat_id), "flat");
+
+  EXPECT_EQ((*store)->Get(std::string("\x09", 1)).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(*(*store)->Exists(std::string("\x09", 1)));
+  EXPECT_EQ((*store)->Put("x", "y").code(), absl::StatusCode::kUnimplemented);
+}
+
+TEST(HttpStoreTest, StalledServerTimesOut) {
+  HttpFileServer server;
+  ASSERT_TRUE(server.ok());
+  server.Set("/ab", "x");
+  server.SetStallSeconds(10);
+  HttpStoreOptions options;
+  options.connect_timeout_seconds = 2;
+  options.low_speed_bytes = 1;
+  options.low_speed_seconds = 1;
+  HttpStore store(server.base_url(), options);
+  auto start = std::chrono::steady_clock::now();
+  auto r = store.Get(std::string("\xab", 1));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
+}
+
+TEST(HttpStoreTest, ConnectionRefusedIsUnavailable) {
+  HttpStore store("http://127.0.0.1:" + std::to_string(testing::PickFreePort()));
+  EXPECT_EQ(store.Get("ab").status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(RoutedStoreTest, RoutesByFirstByteAndReplicates) {
+  TempDir a, b, c;
+  std::vector<Route> routes = {{0, 127, "dir://" + a.path()},
+                               {128, 255, "dir://" + b.path()},
+                               {128, 255, "dir://" + c.path()}};
+  auto routed = RoutedStore::FromRoutes(routes);
+  ASSERT_TRUE(routed.ok());
+  const std::string low("\x10\x01", 2), high("\x90\x01", 2);
+  ASSERT_TRUE((*routed)->Put(low, "low").ok());
+  ASSERT_TRUE((*routed)->Put(high, "high").ok());
+  EXPECT_TRUE(*DirStore(a.path()).Exists(low));
+  EXPECT_FALSE(*DirStore(b.path()).Exists(low));
+  EXPECT_TRUE(*DirStore(b.path()).Exists(high));
+  EXPECT_TRUE(*DirStore(c.path()).Exists(high));  // replica
+  // Reads fall through to the next replica.
+  fs::remove_all(b.path() + "/90");
+  EXPECT_EQ(*(*routed)->Get(high), "high");
+  EXPECT_EQ(*(*routed)->Get(low), "low");
+  EXPECT_EQ((*routed)->Get(std::string("\x20", 1)).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(RoutedStoreTest, OpenStoreForFlistPrecedence) {
+  TempDir a, b;
+  FlistBuilder with_routes(FlistVersion::kV2);
+  with_routes.AddRoute({0, 255, "dir://" + a.path()});
+  Flist routed = std::move(with_routes).Finish();
+  Flist bare = FlistBuilder(FlistVersion::kV1).Finish();
+
+  auto s1 = OpenStoreForFlist(routed, "dir://" + b.path(), "");
+  ASSERT_TRUE(s1.ok());
+  EXPECT_EQ((*s1)->Describe(), "dir://" + b.path());
+  auto s2 = OpenStoreForFlist(routed, "", "dir:///default");
+  ASSERT_TRUE(s2.ok());
+  EXPECT_EQ((*s2)->Describe(), "0-255=dir://" + a.path());
+  auto s3 = OpenStoreForFlist(bare, "", "dir:///default");
+  ASSERT_TRUE(s3.ok());
+  EXPECT_EQ((*s3)->Describe(), "dir:///default");
+  EXPECT_FALSE(OpenStoreForFlist(bare, "", "").ok());
+}
+
+}  // namespace
+}  // namespace flint::flist

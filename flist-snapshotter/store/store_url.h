@@ -1,0 +1,25 @@
+// Parsing of block store URLs: scheme://[user[:password]@]host[:port][/path].
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace flint::flist {
+
+struct StoreUrl {
+  std::string scheme;
+  std::string user;
+  std::string password;
+  std::string host;
+  int port = 0;        // 0 when absent
+  std::string path;    // everything after the authority, including the leading '/'
+
+  // The URL with the password removed, for logs and listings.
+  std::string Redacted() const;
+};
+
+absl::StatusOr<StoreUrl> ParseStoreUrl(std::string_view url);
+
+}  // namespace flint::flist

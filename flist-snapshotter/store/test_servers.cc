@@ -1,0 +1,182 @@
+#include "flist-snapshotter/store/test_servers.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include "flist-snapshotter/store/resp_connection.h"
+
+namespace flint::flist::testing {
+
+int PickFreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return 0;
+  }
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+RedisServer::RedisServer(const std::string& password) {
+  char tmpl[] = "/tmp/flist-redis-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return;
+  dir_ = tmpl;
+  for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) {
+    port_ = PickFreePort();
+    std::vector<std::string> args = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                     "--save", "", "--appendonly", "no", "--daemonize", "no",
+                                     "--dir", dir_, "--loglevel", "warning",
+                                     "--logfile", dir_ + "/redis.log"};
+    if (!password.empty()) {
+      args.push_back("--requirepass");
+      args.push_back(password);
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execvp("redis-server", argv.data());
+      _exit(127);
+    }
+    if (pid < 0) return;
+    // Wait up to 10 s for the server to accept connections.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    bool up = false;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid, &status, WNOHANG) == pid) break;  // exited: port taken?
+      auto conn = RespConnection::Connect("127.0.0.1", port_, std::chrono::milliseconds(500));
+      if (conn.ok()) {
+        auto r = (*conn)->Command({"PING"});
+        if (r.ok()) {
+          up = true;
+          break;
+        }
+      }
+      usleep(50 * 1000);
+    }
+    if (up) {
+      pid_ = pid;
+    } else {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+}
+
+RedisServer::~RedisServer() {
+  if (pid_ > 0) {
+    kill(pid_, SIGTERM);
+    // Give it 5 s to exit, then force it.
+    for (int i = 0; i < 100; ++i) {
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        break;
+      }
+      usleep(50 * 1000);
+    }
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  if (!dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+HttpFileServer::HttpFileServer() {
+  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(listen_fd_, 16) != 0) {
+    close(listen_fd_);
+    listen_fd_ = -1;
+    return;
+  }
+  socklen_t len = sizeof(addr);
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+  port_ = ntohs(addr.sin_port);
+  thread_ = std::thread([this] { Serve(); });
+}
+
+HttpFileServer::~HttpFileServer() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  if (listen_fd_ >= 0) close(listen_fd_);
+}
+
+void HttpFileServer::Set(const std::string& path, const std::string& body) {
+  std::lock_guard<std::mutex> lock(mu_);
+  files_[path] = body;
+}
+
+void HttpFileServer::Serve() {
+  while (!stop_) {
+    pollfd p{listen_fd_, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    Handle(fd);
+    close(fd);
+  }
+}
+
+void HttpFileServer::Handle(int fd) {
+  ++requests_;
+  std::string req;
+  char buf[4096];
+  while (req.find("\r\n\r\n") == std::string::npos && req.size() < 65536) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 2000) <= 0) return;
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) return;
+    req.append(buf, static_cast<size_t>(n));
+  }
+  for (int waited = 0; waited < stall_seconds_ * 10 && !stop_; ++waited) usleep(100 * 1000);
+  const size_t sp1 = req.find(' ');
+  const size_t sp2 = req.find(' ', sp1 + 1);
+  const std::string method = req.substr(0, sp1);
+  const std::string path = req.substr(sp1 + 1, sp2 - sp1 - 1);
+  std::string body;
+  bool found = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = files_.find(path);
+    if (it != files_.end()) {
+      found = true;
+      body = it->second;
+    }
+  }
+  std::string resp = found ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.1 404 Not Found\r\n";
+  if (!found) body = "not found";
+  resp += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+  if (method != "HEAD") resp += body;
+  size_t sent = 0;
+  while (sent < resp.size()) {
+    ssize_t n = send(fd, resp.data() + sent, resp.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) return;
+    sent += static_cast<size_t>(n);
+  }
+}
+
+}  // namespace flint::flist::testing

@@ -1,0 +1,61 @@
+// Real servers for store tests: a private redis-server child process and a
+// minimal threaded HTTP file server. Both bind to loopback on a free port and
+// are torn down in their destructors.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace flint::flist::testing {
+
+// Returns a port that was free a moment ago.
+int PickFreePort();
+
+class RedisServer {
+ public:
+  // Starts redis-server (with `requirepass` when non-empty) and waits until it
+  // answers PING. ok() is false when it could not be started.
+  explicit RedisServer(const std::string& password = "");
+  ~RedisServer();
+  bool ok() const { return pid_ > 0; }
+  int port() const { return port_; }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string dir_;
+};
+
+class HttpFileServer {
+ public:
+  HttpFileServer();
+  ~HttpFileServer();
+  bool ok() const { return listen_fd_ >= 0; }
+  int port() const { return port_; }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // Serves `body` at `path` (e.g. "/ab/abcd").
+  void Set(const std::string& path, const std::string& body);
+  // When set, every request waits this long before answering.
+  void SetStallSeconds(int seconds) { stall_seconds_ = seconds; }
+  int requests() const { return requests_; }
+
+ private:
+  void Serve();
+  void Handle(int fd);
+
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> stall_seconds_{0};
+  std::atomic<int> requests_{0};
+  std::mutex mu_;
+  std::map<std::string, std::string> files_;
+  std::thread thread_;
+};
+
+}  // namespace flint::flist::testing

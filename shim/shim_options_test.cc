@@ -1,0 +1,42 @@
+#include "shim/shim_options.h"
+
+#include <gtest/gtest.h>
+
+namespace flint::shim {
+namespace {
+
+TEST(ShimOptionsTest, ParsesAllFlags) {
+  const char* argv[] = {"flint-shim", "--id", "c1", "--bundle=/b", "--runtime", "/usr/bin/crun",
+                        "--runtime-arg", "--root=/run/x", "--runtime-arg", "--debug", "--state-dir", "/s",
+                        "--log-path", "/l.log", "--socket", "/s/sock", "--tty", "--stdin", "--create-timeout", "9"};
+  ShimOptions o;
+  std::string error;
+  ASSERT_TRUE(ParseShimOptions(std::size(argv), argv, &o, &error)) << error;
+  EXPECT_EQ(o.id, "c1");
+  EXPECT_EQ(o.bundle, "/b");
+  EXPECT_EQ(o.runtime, "/usr/bin/crun");
+  EXPECT_EQ(o.runtime_args, (std::vector<std::string>{"--root=/run/x", "--debug"}));
+  EXPECT_EQ(o.state_dir, "/s");
+  EXPECT_EQ(o.log_path, "/l.log");
+  EXPECT_EQ(o.socket_path, "/s/sock");
+  EXPECT_TRUE(o.tty);
+  EXPECT_TRUE(o.stdin_open);
+  EXPECT_EQ(o.create_timeout_s, 9);
+}
+
+TEST(ShimOptionsTest, RejectsMissingAndUnknownFlags) {
+  ShimOptions o;
+  std::string error;
+  const char* missing[] = {"flint-shim", "--id", "c1"};
+  EXPECT_FALSE(ParseShimOptions(std::size(missing), missing, &o, &error));
+  EXPECT_NE(error.find("--bundle"), std::string::npos) << error;
+  const char* unknown[] = {"flint-shim", "--bogus"};
+  EXPECT_FALSE(ParseShimOptions(std::size(unknown), unknown, &o, &error));
+  EXPECT_NE(error.find("--bogus"), std::string::npos) << error;
+  const char* bad_id[] = {"flint-shim", "--id", "../x", "--bundle", "b", "--runtime", "r", "--state-dir", "s",
+                          "--log-path", "l", "--socket", "k"};
+  EXPECT_FALSE(ParseShimOptions(std::size(bad_id), bad_id, &o, &error));
+}
+
+}  // namespace
+}  // namespace flint::shim
