@@ -11,10 +11,10 @@
 
 #include "api.grpc.pb.h"
 #include "cri/config/config.h"
+#include "flintctl/smoke_test.h"
 
-#if __has_include("flist-snapshotter/cli/flist_cli.h")
+#ifdef FLINT_HAVE_FLIST_CLI
 #include "flist-snapshotter/cli/flist_cli.h"
-#define FLINT_HAVE_FLIST_CLI 1
 #endif
 
 namespace {
@@ -28,6 +28,8 @@ void Usage(std::ostream& out) {
          "  default-config         print the commented default configuration\n"
          "  check                  ask flintd over its socket for Version and Status; exit 1 if not ready\n"
          "  dump                   the daemon's verbose Status info (JSON)\n"
+         "  smoke-test [--image REF] [--runtime HANDLER] [--host-network]\n"
+         "                         run one short-lived pod through flintd and print its output\n"
 #ifdef FLINT_HAVE_FLIST_CLI
          "  flist SUBCOMMAND ...   flist tools (inspect, ls, cat, verify, pack); `flintctl flist` for help\n"
 #endif
@@ -113,14 +115,18 @@ int main(int argc, char** argv) {
     Usage(std::cout);
     return 0;
   }
-#ifdef FLINT_HAVE_FLIST_CLI
-  if (command == "flist") return flint::flist::RunFlistCommand(rest, std::cout, std::cerr);
-#endif
   absl::StatusOr<flint::Config> config = flint::LoadConfig(config_path, config_given);
   if (!config.ok()) {
     std::cerr << "flintctl: " << config.status().message() << "\n";
     return 1;
   }
+#ifdef FLINT_HAVE_FLIST_CLI
+  if (command == "flist") {
+    flint::flist::FlistCliConfig flist_config;
+    flist_config.default_store = config->flist.default_store;
+    return flint::flist::RunFlistCommand(rest, std::cout, std::cerr, flist_config);
+  }
+#endif
   if (socket.empty()) socket = config->socket;
   if (command == "config") {
     std::cout << nlohmann::json::parse(flint::ConfigToJson(*config)).dump(2) << "\n";
@@ -128,6 +134,24 @@ int main(int argc, char** argv) {
   }
   if (command == "check") return Check(socket, false);
   if (command == "dump") return Check(socket, true);
+  if (command == "smoke-test") {
+    flint::ctl::SmokeTestOptions options;
+    options.socket = socket;
+    options.image = "docker.io/library/busybox:latest";
+    for (size_t k = 0; k < rest.size(); ++k) {
+      if (rest[k] == "--image" && k + 1 < rest.size()) {
+        options.image = rest[++k];
+      } else if (rest[k] == "--runtime" && k + 1 < rest.size()) {
+        options.runtime_handler = rest[++k];
+      } else if (rest[k] == "--host-network") {
+        options.host_network = true;
+      } else {
+        std::cerr << "flintctl smoke-test: unknown argument " << rest[k] << "\n";
+        return 2;
+      }
+    }
+    return flint::ctl::RunSmokeTest(options);
+  }
   std::cerr << "flintctl: unknown command " << command << "\n";
   Usage(std::cerr);
   return 2;

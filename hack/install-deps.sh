@@ -14,7 +14,7 @@ PACKAGES=(
   runc crun containernetworking-plugins docker-registry skopeo umoci redis-server
   iptables iproute2 fuse3 busybox-static jq curl util-linux procps
   apache2-utils openssl attr  # test fixtures: htpasswd (auth registry), deterministic data, xattrs
-  golang-go golang-github-docker-spdystream-dev  # streaming interop test: Go spdystream peer
+  golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev  # streaming interop peers
 )
 
 missing=()

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what Flint needs, builds it, starts flintd with the default configuration
-# and shows that it answers over its socket (Version/Status).
+# Installs what Flint needs, builds it, starts flintd with the default configuration,
+# shows that it answers over its socket (Version/Status) and runs a demo pod: an image
+# pulled from a local registry (Debian's docker-registry, images built from busybox-static),
+# a pod on a CNI bridge, a container whose output is printed.
 # Usage: hack/run.sh        (as root, on Debian 12)
 #        hack/run.sh stop   (stops the flintd this script started)
 set -euo pipefail
@@ -16,8 +18,29 @@ fi
 
 hack/install-deps.sh
 hack/setup-host.sh --fix || true
-hack/build.sh release flintd flintctl
-install -m 0755 build/release/cri/flintd build/release/flintctl/flintctl /usr/local/bin/
+hack/build.sh release flintd flintctl flint-shim flint-pause
+install -m 0755 build/release/cri/flintd build/release/flintctl/flintctl build/release/shim/flint-shim \
+  build/release/cri/oci/flint-pause /usr/local/bin/
+if [[ -x build/release/cni/flint-bridge ]]; then
+  install -d /opt/cni/bin
+  install -m 0755 build/release/cni/flint-bridge build/release/cni/flint-host-local /opt/cni/bin/
+fi
+
+# A pod network, unless the node already has one (Calico, Flannel, ... own this directory).
+mkdir -p /etc/cni/net.d
+if ! ls /etc/cni/net.d/*.conf* /etc/cni/net.d/*.json >/dev/null 2>&1; then
+  cat >/etc/cni/net.d/10-flint.conflist <<'JSON'
+{"cniVersion": "1.0.0", "name": "flint",
+ "plugins": [
+  {"type": "bridge", "bridge": "flint0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.0.0/16"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+  {"type": "portmap", "capabilities": {"portMappings": true}}]}
+JSON
+fi
+
+# The demo image comes from a local registry (no network needed).
+hack/registry.sh start
+hack/images.sh >/dev/null
 
 mkdir -p /etc/flint /run/flint /var/log/flint
 [[ -f /etc/flint/flint.yaml ]] || flintd --print-default-config >/etc/flint/flint.yaml
@@ -35,3 +58,6 @@ for _ in $(seq 100); do
 done
 echo "flintd running (pid $(cat "$pidfile")), socket unix:///run/flint/flint.sock, log $logfile"
 flintctl check || true
+echo
+echo "Demo pod:"
+flintctl smoke-test --image "$(hack/registry.sh addr)/flint/busybox:latest"

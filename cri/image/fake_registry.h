@@ -46,7 +46,7 @@ class FakeRegistry {
   std::thread thread_;
   std::mutex mu_;
   std::map<std::string, Object> objects_;
-  std::map<std::string, std::string> redirects_;     // /v2/ path -> location
+  std::map<std::string, std::string> redirects_;    // /v2/ path -> location
   std::map<std::string, Object> redirect_targets_;  // location -> object
   std::string token_, user_, password_, refresh_token_;
   std::atomic<int> token_requests_{0};

@@ -198,7 +198,8 @@ absl::StatusOr<Image> ImageService::PullFrom(PullContext& ctx, RegistrySession& 
   record.size = ctx.manifest.config.size;
   for (const Descriptor& l : ctx.manifest.layers) record.size += l.size;
   record.chain_ids = ctx.chain_ids;
-  if (!ctx.ref.tag.empty()) record.tags.push_back(ctx.ref.TaggedName());
+  // name:tag@digest pulls by digest; the tag is not verified to point there, so it is not recorded.
+  if (!ctx.ref.tag.empty() && ctx.ref.digest.empty()) record.tags.push_back(ctx.ref.TaggedName());
   record.digests.push_back(absl::StrCat(ctx.ref.Name(), "@", ctx.top_digest));
   if (absl::Status s = metadata_->PutImage(record); !s.ok()) return WithContext(s, "commit image " + config_digest);
   auto stored = metadata_->GetImage(config_digest);

@@ -292,6 +292,9 @@ TEST_F(ImageServiceTest, RemoveDropsAllNamesAndUnusedLayersButKeepsLeasedOnes) {
   EXPECT_EQ(by_digest->id, by_tag->id);
   EXPECT_EQ(by_digest->repo_tags.size(), 1u);  // the digest pull added no tag
   EXPECT_EQ(by_digest->repo_digests.size(), 1u);
+  auto tag_and_digest = Service().Pull(registry_.address() + "/flint/app:v9@" + image_.manifest_digest, {});
+  ASSERT_TRUE(tag_and_digest.ok()) << tag_and_digest.status();
+  EXPECT_EQ(tag_and_digest->repo_tags, std::vector<std::string>{ref_});  // no unverified ":v9"
 
   auto dirs = Service().LayerDirs(ref_);
   ASSERT_TRUE(dirs.ok());

@@ -26,6 +26,7 @@ namespace {
 
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaqueWhiteout = ".wh..wh..opq";
+constexpr std::string_view kOverlayXattrPrefix = "trusted.overlay.";
 
 class Fd {
  public:
@@ -195,6 +196,12 @@ absl::Status Unpacker::ApplyMetadata(int fd, struct archive_entry* e, const std:
   size_t size;
   archive_entry_xattr_reset(e);
   while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+    // Overlay's own attributes (opaque, redirect, metacopy) only come from whiteout conversion;
+    // from a tarball they would steer the overlay mount.
+    if (std::string_view(name).rfind(kOverlayXattrPrefix, 0) == 0) {
+      FLINT_LOG(DEBUG) << "unpack: ignoring xattr " << name << " on " << path;
+      continue;
+    }
     if (fsetxattr(fd, name, value, size, 0) != 0) {
       if (errno == ENOTSUP || (errno == EPERM && !is_root_)) {
         FLINT_LOG(DEBUG) << "unpack: xattr " << name << " on " << path << " not supported here, skipped";

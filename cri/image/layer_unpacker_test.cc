@@ -70,7 +70,7 @@ TEST_F(LayerUnpackerTest, KeepsTypesOwnershipModesXattrsAndTimes) {
   TarEntry capped = File("bin/ping", "ping", 0755);
   // VFS_CAP_REVISION_2 capability blob granting cap_net_raw (bit 13) permitted+effective.
   std::string cap("\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 20);
-  capped.xattrs = {{"security.capability", cap}, {"user.note", "hello"}};
+  capped.xattrs = {{"security.capability", cap}, {"user.note", "hello"}, {"trusted.overlay.redirect", "/etc"}};
   TarEntry tty;
   tty.path = "dev/tty0";
   tty.type = AE_IFCHR;
@@ -102,6 +102,7 @@ TEST_F(LayerUnpackerTest, KeepsTypesOwnershipModesXattrsAndTimes) {
   EXPECT_EQ(Lstat("tmp").st_mode & 07777, 01777u);
   EXPECT_EQ(Xattr("bin/ping", "security.capability"), cap);
   EXPECT_EQ(Xattr("bin/ping", "user.note"), "hello");
+  EXPECT_EQ(Xattr("bin/ping", "trusted.overlay.redirect"), "");  // never taken from a tarball
   st = Lstat("bin/sh");
   EXPECT_TRUE(S_ISLNK(st.st_mode));
   char target[64] = {};

@@ -112,5 +112,14 @@ TEST(RegistryClientTest, EndpointsMirrorsFirstThenTheRegistry) {
   EXPECT_EQ(EndpointsFor(config, "gcr.io")[0].base_url, "https://gcr.io");
 }
 
+TEST(RegistryClientTest, LoopbackRegistriesUsePlainHttp) {
+  RegistryConfig config;
+  EXPECT_EQ(EndpointsFor(config, "127.0.0.1:5055")[0].base_url, "http://127.0.0.1:5055");
+  EXPECT_EQ(EndpointsFor(config, "localhost:5000")[0].base_url, "http://localhost:5000");
+  EXPECT_EQ(EndpointsFor(config, "[::1]:5000")[0].base_url, "http://[::1]:5000");
+  EXPECT_EQ(EndpointsFor(config, "127.example.com")[0].base_url, "https://127.example.com");
+  EXPECT_EQ(EndpointsFor(config, "registry.local:5000")[0].base_url, "https://registry.local:5000");
+}
+
 }  // namespace
 }  // namespace flint::image

@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include "cri/image/registry_client.h"
 
 #include <curl/curl.h>
@@ -41,9 +42,26 @@ absl::Status HttpError(const HttpResponse& r, const std::string& what) {
 
 }  // namespace
 
+namespace {
+// Registries on the loopback interface are spoken to over plain http, as Docker and
+// containerd do for 127.0.0.0/8 and localhost; others only when listed as insecure.
+bool IsInsecure(const RegistryConfig& config, const std::string& hostport) {
+  if (config.insecure.count(hostport)) return true;
+  std::string host = hostport;
+  if (absl::StartsWith(host, "[")) {
+    host = host.substr(1, host.find(']') - 1);
+  } else if (size_t colon = host.rfind(':'); colon != std::string::npos) {
+    host = host.substr(0, colon);
+  }
+  in_addr v4{};
+  return host == "localhost" || host == "::1" ||
+         (inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127);
+}
+}  // namespace
+
 std::vector<Endpoint> EndpointsFor(const RegistryConfig& config, const std::string& domain) {
   auto to_url = [&](const std::string& hostport) {
-    std::string scheme = config.insecure.count(hostport) ? "http://" : "https://";
+    std::string scheme = IsInsecure(config, hostport) ? "http://" : "https://";
     return scheme + hostport;
   };
   std::vector<Endpoint> out;
@@ -56,7 +74,7 @@ std::vector<Endpoint> EndpointsFor(const RegistryConfig& config, const std::stri
     }
   }
   std::string host = domain == "docker.io" ? "registry-1.docker.io" : domain;
-  out.push_back({config.insecure.count(domain) ? "http://" + host : to_url(host), false});
+  out.push_back({IsInsecure(config, domain) ? "http://" + host : to_url(host), false});
   return out;
 }
 

@@ -198,13 +198,19 @@ absl::StatusOr<nlohmann::json> BuildContainerSpec(const runtime::v1::ContainerCo
   const int64_t oom = config.linux().resources().oom_score_adj();
   process["oomScoreAdj"] = ClampOomScoreAdj(oom, options.host.oom_score_adj_floor);
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // the kubelet may still send the old field
   auto seccomp_choice = ChooseProfile(sc.has_seccomp() ? &sc.seccomp() : nullptr, sc.seccomp_profile_path());
+#pragma GCC diagnostic pop
   if (!seccomp_choice.ok()) return fail(seccomp_choice.status());
   auto seccomp = SeccompFor(*seccomp_choice, privileged, caps);
   if (!seccomp.ok()) return fail(seccomp.status());
   if (seccomp->has_value()) spec["linux"]["seccomp"] = **seccomp;
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // the kubelet may still send the old field
   auto apparmor_choice = ChooseProfile(sc.has_apparmor() ? &sc.apparmor() : nullptr, sc.apparmor_profile());
+#pragma GCC diagnostic pop
   if (!apparmor_choice.ok()) return fail(apparmor_choice.status());
   auto apparmor = AppArmorProfileFor(*apparmor_choice, privileged, options.host.apparmor_enabled,
                                      options.apparmor_default_profile);

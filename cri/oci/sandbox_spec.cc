@@ -60,7 +60,10 @@ absl::StatusOr<nlohmann::json> BuildSandboxSpec(const runtime::v1::PodSandboxCon
   std::vector<std::string> caps = sc.privileged() ? all_caps : std::vector<std::string>{};
   process["capabilities"] = internal::Capabilities(caps, {});
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // the kubelet may still send the old field
   auto seccomp_choice = ChooseProfile(sc.has_seccomp() ? &sc.seccomp() : nullptr, sc.seccomp_profile_path());
+#pragma GCC diagnostic pop
   if (!seccomp_choice.ok()) return fail(seccomp_choice.status());
   auto seccomp = SeccompFor(*seccomp_choice, sc.privileged(), caps);
   if (!seccomp.ok()) return fail(seccomp.status());

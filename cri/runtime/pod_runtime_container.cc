@@ -37,6 +37,16 @@ bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& labels,
   return true;
 }
 
+// The CRI Signal enum value naming a kernel signal number (the enum is alphabetical).
+v1::Signal CriSignal(int kernel_signal) {
+  const google::protobuf::EnumDescriptor* signals = v1::Signal_descriptor();
+  for (int i = 0; i < signals->value_count(); ++i) {
+    auto value = static_cast<v1::Signal>(signals->value(i)->number());
+    if (value != 0 && oci::SignalFromCri(value) == kernel_signal) return value;
+  }
+  return static_cast<v1::Signal>(0);
+}
+
 absl::Status WithContext(const absl::Status& s, const std::string& what) {
   return s.ok() ? s : absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
 }
@@ -289,7 +299,7 @@ absl::StatusOr<v1::ContainerStatus> PodRuntime::ContainerStatus(const std::strin
   *status.mutable_mounts() = record->config().mounts();
   status.set_log_path(record->log_path());
   if (record->has_resources()) *status.mutable_resources()->mutable_linux() = record->resources();
-  status.set_stop_signal(static_cast<v1::Signal>(record->stop_signal()));
+  status.set_stop_signal(CriSignal(record->stop_signal()));
   if (!state.ok()) {
     status.set_state(v1::CONTAINER_UNKNOWN);
     status.set_reason("Unknown");

@@ -1,0 +1,242 @@
+// RuntimeService e2e beyond the basic lifecycle: runtime handlers, OOM kills, log reopen,
+// resource updates, security context and mounts.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "common/fs.h"
+#include "test/e2e/pod_fixture.h"
+
+namespace flint::e2e {
+namespace {
+
+using testing::HasSubstr;
+
+class PodFeaturesE2E : public PodTestBase {
+ protected:
+  // Runs a pod with one started container and returns the container id.
+  std::string RunOne(const std::string& name, const v1::ContainerConfig& config, const std::string& handler = "") {
+    sandbox_config_ = SandboxConfig(name);
+    pod_ = RunSandbox(sandbox_config_, handler);
+    EXPECT_FALSE(pod_.empty());
+    std::string id = CreateContainer(pod_, config, sandbox_config_);
+    EXPECT_FALSE(id.empty());
+    if (!id.empty()) StartContainer(id);
+    return id;
+  }
+  std::string Log(const std::string& id) { return fs::ReadFile(ContainerStatus(id).log_path()).value_or(""); }
+
+  v1::PodSandboxConfig sandbox_config_;
+  std::string pod_;
+};
+
+TEST_F(PodFeaturesE2E, CrunHandlerRunsThePod) {
+  std::string image = PullImage(registry_ + "/flint/busybox:latest");
+  std::string id = RunOne("crun-pod", ContainerConfig("c", image, {"/bin/sleep", "3600"}), "crun");
+  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
+  EXPECT_EQ(SandboxStatus(pod_).runtime_handler(), "crun");
+  EXPECT_EQ(ExecSync(id, {"/bin/echo", "via-crun"}).stdout(), "via-crun\n");
+  // Unknown handlers are refused before anything is created.
+  v1::RunPodSandboxRequest request;
+  *request.mutable_config() = SandboxConfig("ghost-pod");
+  request.set_runtime_handler("ghost");
+  v1::RunPodSandboxResponse response;
+  grpc::Status status = flintd_->runtime().RunPodSandbox(Context().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("ghost"));
+}
+
+TEST_F(PodFeaturesE2E, MemoryLimitExceededIsOOMKilled) {
+  std::string image = PullImage(registry_ + "/flint/busybox:latest");
+  v1::ContainerConfig config = ContainerConfig(
+      "hog", image, {"/bin/sh", "-c", "mkdir -p /tmp/t && mount -t tmpfs tmpfs /tmp/t 2>/dev/null; "
+                                      "x=$(head -c 209715200 /dev/zero | tr '\\0' a); echo survived"});
+  config.mutable_linux()->mutable_resources()->set_memory_limit_in_bytes(32 << 20);
+  std::string id = RunOne("oom", config);
+  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_EXITED, 60)) << Describe(id);
+  v1::ContainerStatus status = ContainerStatus(id);
+  EXPECT_EQ(status.exit_code(), 137) << Describe(id);
+  EXPECT_EQ(status.reason(), "OOMKilled") << Describe(id);
+  EXPECT_EQ(status.resources().linux().memory_limit_in_bytes(), 32 << 20);
+}
+
+TEST_F(PodFeaturesE2E, ReopenContainerLogStartsANewFile) {
+  std::string image = PullImage(registry_ + "/flint/busybox:latest");
+  std::string id = RunOne(
+      "logs", ContainerConfig("c", image, {"/bin/sh", "-c", "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.1; done"}));
+  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
+  std::string path = ContainerStatus(id).log_path();
+  for (int i = 0; i < 50 && Log(id).find("line3") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // What the kubelet's log rotation does: rename, then ReopenContainerLog.
+  ASSERT_EQ(rename(path.c_str(), (path + ".rotated").c_str()), 0);
+  v1::ReopenContainerLogRequest request;
+  request.set_container_id(id);
+  v1::ReopenContainerLogResponse response;
+  grpc::Status status = flintd_->runtime().ReopenContainerLog(Context().get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(access(path.c_str(), F_OK), 0) << "the new log file must exist when ReopenContainerLog returns";
+  std::string rotated_before = fs::ReadFile(path + ".rotated").value_or("");
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  EXPECT_EQ(fs::ReadFile(path + ".rotated").value_or(""), rotated_before) << "the rotated file kept growing";
+  EXPECT_THAT(fs::ReadFile(path).value_or(""), testing::ContainsRegex("stdout F line[0-9]+\n"));
+
+  // A stopped container's log cannot be reopened.
+  v1::StopContainerRequest stop;
+  stop.set_container_id(id);
+  stop.set_timeout(0);
+  v1::StopContainerResponse stopped;
+  ASSERT_TRUE(flintd_->runtime().StopContainer(Context().get(), stop, &stopped).ok());
+  EXPECT_FALSE(flintd_->runtime().ReopenContainerLog(Context().get(), request, &response).ok());
+}
+
+TEST_F(PodFeaturesE2E, UpdateContainerResourcesIsPartialAndApplied) {
+  std::string image = PullImage(registry_ + "/flint/busybox:latest");
+  v1::ContainerConfig config = ContainerConfig("c", image, {"/bin/sleep", "3600"});
+  config.mutable_linux()->mutable_resources()->set_memory_limit_in_bytes(256 << 20);
+  config.mutable_linux()->mutable_resources()->set_cpu_shares(512);
+  std::string id = RunOne("update", config);
+  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
+
+  v1::UpdateContainerResourcesRequest request;
+  request.set_container_id(id);
+  request.mutable_linux()->set_cpu_quota(50000);
+  request.mutable_linux()->set_cpu_period(100000);
+  v1::UpdateContainerResourcesResponse response;
+  grpc::Status status = flintd_->runtime().UpdateContainerResources(Context().get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  v1::LinuxContainerResources applied = ContainerStatus(id).resources().linux();
+  EXPECT_EQ(applied.cpu_quota(), 50000);
+  EXPECT_EQ(applied.memory_limit_in_bytes(), 256 << 20) << "fields the update left empty must stay";
+  EXPECT_EQ(applied.cpu_shares(), 512);
+  // The kernel sees it: the container's cgroup quota (v1 cpu controller).
+  std::string quota = ExecSync(id, {"/bin/sh", "-c", "cat /sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us "
+                                                     "/sys/fs/cgroup/cpu/cpu.cfs_quota_us "
+                                                     "/sys/fs/cgroup/cpu.max 2>/dev/null | head -1"})
+                          .stdout();
+  EXPECT_THAT(quota, HasSubstr("50000"));
+}
+
+TEST_F(PodFeaturesE2E, SecurityContextUserCapabilitiesAndReadonlyRootfs) {
+  std::string image = PullImage(registry_ + "/flint/busybox:latest");
+  v1::ContainerConfig config = ContainerConfig("c", image, {"/bin/sleep", "3600"});
+  auto* sc = config.mutable_linux()->mutable_security_context();
+  sc->mutable_run_as_user()->set_value(1234);
+  sc->mutable_run_as_group()->set_value(2345);
+  sc->add_supplemental_groups(3456);
+  sc->set_readonly_rootfs(true);
+  sc->set_no_new_privs(true);
+  sc->mutable_capabilities()->add_drop_capabilities("ALL");
+  std::string id = RunOne("secctx", config);
+  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
+  std::string ids = ExecSync(id, {"/bin/sh", "-c", "id -u; id -g; id -G"}).stdout();
+  EXPECT_THAT(ids, HasSubstr("1234\n2345\n"));
+  EXPECT_THAT(ids, HasSubstr("3456"));
+  v1::ExecSyncResponse write = ExecSync(id, {"/bin/sh", "-c", "touch /written"});
+  EXPECT_NE(write.exit_code(), 0) << "readonly rootfs accepted a write";
+  std::string status = ExecSync(id, {"/bin/cat", "/proc/self/status"}).stdout();
+  EXPECT_THAT(status, HasSubstr("CapEff:\t0000000000000000"));
+  EXPECT_THAT(status, HasSubstr("NoNewPrivs:\t1"));
+}
+
+TEST_F(PodFeaturesE2E, BindMountsReadonlyAndWritable) {
+  std::string image = PullImage(registry_ + "/flint/busybox:latest");
+  std::string host_dir = log_dir_ + "-vol";
+  ASSERT_TRUE(fs::MakeDirs(host_dir).ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(host_dir + "/from-host", "hello-volume").ok());
+  v1::ContainerConfig config = ContainerConfig("c", image, {"/bin/sleep", "3600"});
+  auto* rw = config.add_mounts();
+  rw->set_host_path(host_dir);
+  rw->set_container_path("/data");
+  auto* ro = config.add_mounts();
+  ro->set_host_path(host_dir);
+  ro->set_container_path("/ro");
+  ro->set_readonly(true);
+  std::string id = RunOne("mounts", config);
+  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
+  EXPECT_EQ(ExecSync(id, {"/bin/cat", "/data/from-host"}).stdout(), "hello-volume");
+  EXPECT_EQ(ExecSync(id, {"/bin/sh", "-c", "echo back > /data/from-container"}).exit_code(), 0);
+  EXPECT_EQ(fs::ReadFile(host_dir + "/from-container").value_or(""), "back\n");
+  EXPECT_NE(ExecSync(id, {"/bin/sh", "-c", "echo no > /ro/x"}).exit_code(), 0);
+  // ContainerStatus echoes the mounts (the kubelet finds the termination-log mount there).
+  v1::ContainerStatus status = ContainerStatus(id);
+  ASSERT_EQ(status.mounts_size(), 2);
+  EXPECT_EQ(status.mounts(0).container_path(), "/data");
+  (void)fs::RemoveAll(host_dir);
+}
+
+TEST_F(PodFeaturesE2E, ContainerWritesStayInItsOwnLayer) {
+  std::string image = PullImage(registry_ + "/flint/busybox:latest");
+  v1::PodSandboxConfig sandbox = SandboxConfig("layers");
+  std::string pod = RunSandbox(sandbox);
+  std::string a = CreateContainer(pod, ContainerConfig("a", image, {"/bin/sleep", "3600"}), sandbox);
+  std::string b = CreateContainer(pod, ContainerConfig("b", image, {"/bin/sleep", "3600"}), sandbox);
+  StartContainer(a);
+  StartContainer(b);
+  ASSERT_TRUE(WaitForState(a, v1::CONTAINER_RUNNING)) << Describe(a);
+  ASSERT_TRUE(WaitForState(b, v1::CONTAINER_RUNNING)) << Describe(b);
+  EXPECT_EQ(ExecSync(a, {"/bin/sh", "-c", "echo mine > /etc/only-a; rm /bin/true"}).exit_code(), 0);
+  EXPECT_NE(ExecSync(b, {"/bin/cat", "/etc/only-a"}).exit_code(), 0) << "a's write leaked into b";
+  EXPECT_EQ(ExecSync(b, {"/bin/true"}).exit_code(), 0) << "a's delete reached the shared image layer";
+}
+
+TEST_F(PodFeaturesE2E, ImageStopSignalIsUsedByStopContainer) {
+  // flint/config has STOPSIGNAL SIGUSR1 and ENTRYPOINT ["/bin/sh","-c"].
+  std::string image = PullImage(registry_ + "/flint/config:latest");
+  v1::ContainerConfig config = ContainerConfig("c", image, {});
+  config.add_args("trap 'echo got-usr1; exit 0' USR1; echo ready; while true; do sleep 0.2; done");
+  std::string id = RunOne("stopsignal", config);
+  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
+  for (int i = 0; i < 50 && Log(id).find("ready") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  v1::StopContainerRequest stop;
+  stop.set_container_id(id);
+  stop.set_timeout(20);
+  v1::StopContainerResponse stopped;
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(flintd_->runtime().StopContainer(Context(60).get(), stop, &stopped).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10)) << "stop waited for the timeout";
+  v1::ContainerStatus status = ContainerStatus(id);
+  EXPECT_EQ(status.exit_code(), 0) << Describe(id);
+  EXPECT_EQ(status.reason(), "Completed");
+  EXPECT_EQ(status.stop_signal(), v1::Signal::SIGNAL_SIGUSR1);
+  EXPECT_THAT(Log(id), HasSubstr("got-usr1"));
+}
+
+TEST_F(PodFeaturesE2E, SharedPidNamespaceSeesTheSandboxInfra) {
+  std::string image = PullImage(registry_ + "/flint/busybox:latest");
+  v1::PodSandboxConfig sandbox = SandboxConfig("sharedpid");
+  sandbox.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(v1::POD);
+  std::string pod = RunSandbox(sandbox);
+  v1::ContainerConfig shared = ContainerConfig("shared", image, {"/bin/sleep", "3600"});
+  shared.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(v1::POD);
+  std::string id = CreateContainer(pod, shared, sandbox);
+  StartContainer(id);
+  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
+  EXPECT_THAT(ExecSync(id, {"/bin/cat", "/proc/1/cmdline"}).stdout(), HasSubstr("flint-pause"));
+
+  v1::PodSandboxConfig own = SandboxConfig("ownpid");
+  own.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(v1::CONTAINER);
+  std::string own_pod = RunSandbox(own);
+  v1::ContainerConfig alone = ContainerConfig("alone", image, {"/bin/sleep", "3600"});
+  alone.mutable_linux()->mutable_security_context()->mutable_namespace_options()->set_pid(v1::CONTAINER);
+  std::string own_id = CreateContainer(own_pod, alone, own);
+  StartContainer(own_id);
+  ASSERT_TRUE(WaitForState(own_id, v1::CONTAINER_RUNNING)) << Describe(own_id);
+  EXPECT_THAT(ExecSync(own_id, {"/bin/cat", "/proc/1/cmdline"}).stdout(), HasSubstr("sleep"));
+}
+
+TEST_F(PodFeaturesE2E, SeccompRuntimeDefaultFiltersSyscalls) {
+  std::string image = PullImage(registry_ + "/flint/busybox:latest");
+  v1::ContainerConfig config = ContainerConfig("c", image, {"/bin/sleep", "3600"});
+  config.mutable_linux()->mutable_security_context()->mutable_seccomp()->set_profile_type(
+      v1::SecurityProfile::RuntimeDefault);
+  std::string id = RunOne("seccomp", config);
+  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
+  EXPECT_THAT(ExecSync(id, {"/bin/cat", "/proc/self/status"}).stdout(), HasSubstr("Seccomp:\t2"));
+}
+
+}  // namespace
+}  // namespace flint::e2e
