@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -121,6 +122,35 @@ int RemoveEntry(const char* path, const struct stat*, int type, FTW*) {
 }
 }  // namespace
 
+namespace {
+// Mount points at or below `path`, from /proc/self/mountinfo. Bind mounts from the same
+// filesystem share st_dev, so walking with FTW_MOUNT alone cannot see them.
+std::vector<std::string> MountsBelow(const std::string& path) {
+  std::vector<std::string> found;
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(mountinfo, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, devno, root, mount_point;
+    if (!(fields >> id >> parent >> devno >> root >> mount_point)) continue;
+    std::string unescaped;
+    for (size_t i = 0; i < mount_point.size(); ++i) {
+      if (mount_point[i] == '\\' && i + 3 < mount_point.size()) {
+        unescaped += static_cast<char>(std::stoi(mount_point.substr(i + 1, 3), nullptr, 8));
+        i += 3;
+      } else {
+        unescaped += mount_point[i];
+      }
+    }
+    if (unescaped == path || (unescaped.size() > path.size() && unescaped.compare(0, path.size(), path) == 0 &&
+                              unescaped[path.size()] == '/')) {
+      found.push_back(unescaped);
+    }
+  }
+  return found;
+}
+}  // namespace
+
 absl::Status RemoveAll(const std::string& path) {
   struct stat st{};
   if (lstat(path.c_str(), &st) != 0) {
@@ -131,8 +161,13 @@ absl::Status RemoveAll(const std::string& path) {
     if (unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoError("remove " + path, errno);
     return absl::OkStatus();
   }
-  // Depth first, never following symlinks nor entering other filesystems: a mount
-  // point left below `path` makes its rmdir fail (EBUSY) instead of emptying the mount.
+  // Never empty a mount: refuse while anything is mounted below, and walk depth first
+  // without following symlinks or crossing into other filesystems.
+  std::string canonical = path;
+  while (canonical.size() > 1 && canonical.back() == '/') canonical.pop_back();
+  if (std::vector<std::string> mounts = MountsBelow(canonical); !mounts.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("remove ", path, ": ", mounts.front(), " is still mounted"));
+  }
   std::string failed;
   t_remove_errno = 0;
   t_remove_failed = &failed;

@@ -18,13 +18,11 @@ fi
 
 hack/install-deps.sh
 hack/setup-host.sh --fix || true
-hack/build.sh release flintd flintctl flint-shim flint-pause
+hack/build.sh release flintd flintctl flint-shim flint-pause flint-bridge flint-host-local
 install -m 0755 build/release/cri/flintd build/release/flintctl/flintctl build/release/shim/flint-shim \
   build/release/cri/oci/flint-pause /usr/local/bin/
-if [[ -x build/release/cni/flint-bridge ]]; then
-  install -d /opt/cni/bin
-  install -m 0755 build/release/cni/flint-bridge build/release/cni/flint-host-local /opt/cni/bin/
-fi
+install -d /opt/cni/bin
+install -m 0755 build/release/cni/bin/flint-bridge build/release/cni/bin/flint-host-local /opt/cni/bin/
 
 # A pod network, unless the node already has one (Calico, Flannel, ... own this directory).
 mkdir -p /etc/cni/net.d
@@ -32,8 +30,8 @@ if ! ls /etc/cni/net.d/*.conf* /etc/cni/net.d/*.json >/dev/null 2>&1; then
   cat >/etc/cni/net.d/10-flint.conflist <<'JSON'
 {"cniVersion": "1.0.0", "name": "flint",
  "plugins": [
-  {"type": "bridge", "bridge": "flint0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.0.0/16"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+  {"type": "flint-bridge", "bridge": "flint0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+   "ipam": {"type": "flint-host-local", "ranges": [[{"subnet": "10.88.0.0/16"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
   {"type": "portmap", "capabilities": {"portMappings": true}}]}
 JSON
 fi

@@ -314,3 +314,76 @@ TEST_F(PodE2E, ContainersKeepRunningAcrossFlintdRestart) {
 
 }  // namespace
 }  // namespace flint::e2e
+
+namespace flint::e2e {
+namespace {
+
+// The same pods on Flint's own CNI plugins, with Debian's reference portmap chained after them.
+class FlintBridgePodE2E : public PodTestBase {
+ protected:
+  PodNetworkSpec Network() const override {
+    PodNetworkSpec net = PodTestBase::Network();
+    int n = 100 + getpid() % 100;
+    net.bridge = "fltfb" + std::to_string(n);
+    net.subnet = "10.246." + std::to_string(n) + ".0/24";
+    net.gateway = "10.246." + std::to_string(n) + ".1";
+    net.plugin = "flint-bridge";
+    net.ipam = "flint-host-local";
+    return net;
+  }
+};
+
+TEST_F(FlintBridgePodE2E, PodsTalkAndHostPortReachesThePod) {
+  std::string image = PullImage(registry_ + "/flint/busybox:latest");
+  v1::PodSandboxConfig server_config = SandboxConfig("fb-server");
+  auto* port = server_config.add_port_mappings();
+  port->set_protocol(v1::TCP);
+  port->set_container_port(8080);
+  int host_port = 20000 + getpid() % 10000;
+  port->set_host_port(host_port);
+  std::string server_pod = RunSandbox(server_config);
+  ASSERT_FALSE(server_pod.empty());
+  v1::PodSandboxConfig client_config = SandboxConfig("fb-client");
+  std::string client_pod = RunSandbox(client_config);
+  std::string server = CreateContainer(
+      server_pod,
+      ContainerConfig("httpd", image,
+                      {"/bin/sh", "-c", "mkdir -p /www && echo flint-bridge-ok > /www/index.html && "
+                                        "exec /bin/busybox httpd -f -p 8080 -h /www"}),
+      server_config);
+  std::string client =
+      CreateContainer(client_pod, ContainerConfig("client", image, {"/bin/sleep", "3600"}), client_config);
+  StartContainer(server);
+  StartContainer(client);
+  ASSERT_TRUE(WaitForState(server, v1::CONTAINER_RUNNING)) << Describe(server);
+  ASSERT_TRUE(WaitForState(client, v1::CONTAINER_RUNNING)) << Describe(client);
+  std::string server_ip = SandboxStatus(server_pod).network().ip();
+  std::string prefix = net_.subnet.substr(0, net_.subnet.rfind('.') + 1);
+  ASSERT_THAT(server_ip, testing::StartsWith(prefix));
+
+  std::string body;
+  for (int i = 0; i < 30 && body != "flint-bridge-ok\n"; ++i) {
+    body = ExecSync(client, {"/bin/busybox", "timeout", "5", "/bin/busybox", "wget", "-q", "-O", "-",
+                             "http://" + server_ip + ":8080/"})
+               .stdout();
+    if (body != "flint-bridge-ok\n") std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(body, "flint-bridge-ok\n") << "pod to pod over flint-bridge";
+  // The pod reaches its gateway (the host side of the bridge).
+  EXPECT_EQ(ExecSync(client, {"/bin/busybox", "ping", "-c", "1", "-W", "2", net_.gateway}).exit_code(), 0);
+  // hostPort through portmap: the host's own address on the bridge, port host_port.
+  std::string cmd = "curl -s --max-time 5 http://" + net_.gateway + ":" + std::to_string(host_port) + "/";
+  std::string host_body;
+  for (int i = 0; i < 10 && host_body != "flint-bridge-ok\n"; ++i) {
+    FILE* pipe = popen(cmd.c_str(), "r");
+    char buf[256] = {};
+    size_t n = pipe ? fread(buf, 1, sizeof buf - 1, pipe) : 0;
+    if (pipe) pclose(pipe);
+    host_body.assign(buf, n);
+    if (host_body != "flint-bridge-ok\n") std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  EXPECT_EQ(host_body, "flint-bridge-ok\n") << "hostPort " << host_port << " via portmap";
+}
+
+}  // namespace
+}  // namespace flint::e2e

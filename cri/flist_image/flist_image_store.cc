@@ -1,0 +1,262 @@
+#include "cri/flist_image/flist_image_store.h"
+
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "cri/image/http_client.h"
+#include "flist-snapshotter/flist/flist_reader.h"
+
+namespace flint::flist_image {
+namespace {
+
+bool EndsWithFlist(const std::string& path) {
+  return absl::EndsWith(path, ".flist") || absl::EndsWith(path, ".fl");
+}
+
+// Splits "path/x.flist:tag" into ("path/x.flist", "tag"); no tag -> "".
+std::pair<std::string, std::string> SplitTag(const std::string& ref) {
+  size_t slash = ref.rfind('/');
+  size_t colon = ref.rfind(':');
+  if (colon != std::string::npos && (slash == std::string::npos || colon > slash)) {
+    std::string base = ref.substr(0, colon);
+    if (EndsWithFlist(base)) return {base, ref.substr(colon + 1)};
+  }
+  return {ref, ""};
+}
+
+std::string HostOf(const std::string& url) {
+  size_t start = url.find("://");
+  start = start == std::string::npos ? 0 : start + 3;
+  return url.substr(start, url.find('/', start) - start);
+}
+
+}  // namespace
+
+bool IsFlistReference(const std::string& ref) {
+  std::string path = SplitTag(ref).first;
+  size_t slash = path.rfind('/');
+  std::string last = slash == std::string::npos ? path : path.substr(slash + 1);
+  return EndsWithFlist(last) && last.size() > 3;
+}
+
+absl::StatusOr<ResolvedFlistReference> ResolveFlistReference(const std::string& ref,
+                                                             const FlistStoreOptions& options) {
+  if (!IsFlistReference(ref)) return absl::InvalidArgumentError(absl::StrCat("\"", ref, "\" is not an flist reference"));
+  auto [path, tag] = SplitTag(ref);
+  std::string scheme;
+  if (size_t sep = path.find("://"); sep != std::string::npos) {
+    scheme = path.substr(0, sep);
+    if (scheme != "http" && scheme != "https") {
+      return absl::InvalidArgumentError(absl::StrCat("flist URL \"", ref, "\": only http and https are supported"));
+    }
+    path = path.substr(sep + 3);
+  }
+  size_t slash = path.find('/');
+  if (slash == std::string::npos || slash == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("flist reference \"", ref, "\" needs a host and a path"));
+  }
+  if (path.find("/../") != std::string::npos || absl::EndsWith(path, "/..") || path.find("//") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("flist reference \"", ref, "\" has an invalid path"));
+  }
+  std::string host = path.substr(0, slash);
+  std::string rest = path.substr(slash);
+  ResolvedFlistReference resolved;
+  resolved.name = absl::StrCat(path, ":", tag.empty() ? "latest" : tag);
+  if (auto it = options.mirrors.find(host); it != options.mirrors.end()) {
+    for (std::string endpoint : it->second) {
+      while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
+      resolved.urls.push_back(endpoint + rest);
+    }
+  }
+  if (scheme.empty()) {
+    scheme = "https";
+    for (const std::string& hub : options.hubs) {
+      if (HostOf(hub) == host && hub.find("://") != std::string::npos) scheme = hub.substr(0, hub.find("://"));
+    }
+  }
+  resolved.urls.push_back(absl::StrCat(scheme, "://", path));
+  return resolved;
+}
+
+absl::StatusOr<std::unique_ptr<FlistImageStore>> FlistImageStore::Open(FlistStoreOptions options) {
+  std::unique_ptr<FlistImageStore> store(new FlistImageStore(std::move(options)));
+  const std::string& root = store->options_.root;
+  for (const std::string& dir : {root + "/sha256", root + "/tmp"}) {
+    if (absl::Status s = fs::MakeDirs(dir, 0711); !s.ok()) return s;
+  }
+  (void)fs::RemoveAll(root + "/tmp");  // half-finished downloads
+  if (absl::Status s = fs::MakeDirs(root + "/tmp", 0711); !s.ok()) return s;
+  absl::StatusOr<std::string> index = fs::ReadFile(root + "/index.json");
+  if (index.ok()) {
+    nlohmann::json j = nlohmann::json::parse(*index, nullptr, false);
+    if (j.is_object() && j["images"].is_array()) {
+      for (const auto& e : j["images"]) {
+        FlistImage image;
+        image.id = e.value("id", "");
+        image.names = e.value("names", std::vector<std::string>{});
+        image.url = e.value("url", "");
+        image.size = e.value("size", uint64_t{0});
+        image.file_size = e.value("file_size", uint64_t{0});
+        image.path = root + "/sha256/" + image.id.substr(image.id.find(':') + 1);
+        if (access(image.path.c_str(), R_OK) != 0) {
+          FLINT_LOG(WARN) << "flist image " << image.id << " lost its file; dropping it";
+          continue;
+        }
+        store->images_[image.id] = image;
+      }
+    }
+  }
+  return store;
+}
+
+absl::Status FlistImageStore::SaveIndexLocked() const {
+  nlohmann::json images = nlohmann::json::array();
+  for (const auto& [id, image] : images_) {
+    images.push_back({{"id", image.id},
+                      {"names", image.names},
+                      {"url", image.url},
+                      {"size", image.size},
+                      {"file_size", image.file_size}});
+  }
+  return fs::WriteFileAtomic(options_.root + "/index.json", nlohmann::json{{"images", images}}.dump(), 0600);
+}
+
+absl::StatusOr<FlistImage> FlistImageStore::Pull(const std::string& ref, const std::function<bool()>& cancelled) {
+  absl::StatusOr<ResolvedFlistReference> resolved = ResolveFlistReference(ref, options_);
+  if (!resolved.ok()) return resolved.status();
+  std::string tmp = absl::StrCat(options_.root, "/tmp/pull-", getpid(), "-", reinterpret_cast<uintptr_t>(&ref));
+  absl::Status last;
+  for (const std::string& url : resolved->urls) {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    EVP_MD_CTX* sha = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(sha, EVP_sha256(), nullptr);
+    uint64_t received = 0;
+    image::HttpRequest request;
+    request.url = url;
+    request.on_data = [&](const char* data, size_t n) -> absl::Status {
+      received += n;
+      if (received > options_.max_flist_bytes) {
+        return absl::ResourceExhaustedError(absl::StrCat("flist ", url, " is larger than ", options_.max_flist_bytes, " bytes"));
+      }
+      out.write(data, static_cast<std::streamsize>(n));
+      EVP_DigestUpdate(sha, data, n);
+      return out ? absl::OkStatus() : absl::ResourceExhaustedError(absl::StrCat("write ", tmp, " failed"));
+    };
+    image::HttpTimeouts timeouts;
+    timeouts.connect = options_.connect_timeout;
+    timeouts.stall = options_.stall_timeout;
+    absl::StatusOr<image::HttpResponse> response = image::HttpDo(request, timeouts, cancelled);
+    out.close();
+    unsigned char digest[32];
+    unsigned int digest_len = 0;
+    EVP_DigestFinal_ex(sha, digest, &digest_len);
+    EVP_MD_CTX_free(sha);
+    if (!response.ok()) {
+      last = absl::Status(response.status().code(),
+                          absl::StrCat(response.status().code() == absl::StatusCode::kUnavailable ? "RegistryUnavailable: " : "",
+                                       "download flist ", url, ": ", response.status().message()));
+      continue;
+    }
+    if (response->status == 404) {
+      last = absl::NotFoundError(absl::StrCat("flist ", ref, " not found at ", url));
+      continue;
+    }
+    if (response->status != 200) {
+      last = response->status >= 500
+                 ? absl::UnavailableError(absl::StrCat("RegistryUnavailable: download flist ", url, ": HTTP ", response->status))
+                 : absl::UnknownError(absl::StrCat("download flist ", url, ": HTTP ", response->status));
+      continue;
+    }
+    // Only a file that parses as an flist becomes an image.
+    absl::StatusOr<flist::Flist> parsed = flist::ReadFlistFile(tmp);
+    if (!parsed.ok()) {
+      unlink(tmp.c_str());
+      return absl::InvalidArgumentError(absl::StrCat("flist ", ref, " from ", url, " is not a valid flist: ",
+                                                     std::string(parsed.status().message())));
+    }
+    std::string hex = absl::BytesToHexString(std::string(reinterpret_cast<char*>(digest), digest_len));
+    FlistImage image;
+    image.id = "sha256:" + hex;
+    image.url = url;
+    image.path = options_.root + "/sha256/" + hex;
+    image.file_size = received;
+    image.size = parsed->Stats().regular_bytes;
+    if (image.size == 0) image.size = received;  // the kubelet wants size > 0
+    if (rename(tmp.c_str(), image.path.c_str()) != 0) {
+      int err = errno;
+      unlink(tmp.c_str());
+      return absl::InternalError(absl::StrCat("store flist ", image.path, ": ", strerror(err)));
+    }
+    std::lock_guard lock(mu_);
+    // A name points at one image: a re-pull that got new content moves the name.
+    for (auto it = images_.begin(); it != images_.end();) {
+      auto& names = it->second.names;
+      names.erase(std::remove(names.begin(), names.end(), resolved->name), names.end());
+      if (names.empty() && it->first != image.id) {
+        unlink(it->second.path.c_str());
+        it = images_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    FlistImage& stored = images_[image.id];
+    std::vector<std::string> names = stored.names;
+    stored = image;
+    stored.names = names;
+    stored.names.push_back(resolved->name);
+    if (absl::Status s = SaveIndexLocked(); !s.ok()) return s;
+    FLINT_LOG(INFO) << "pulled flist " << resolved->name << " from " << url << " id=" << image.id
+                    << " file_bytes=" << received << " content_bytes=" << image.size;
+    return stored;
+  }
+  unlink(tmp.c_str());
+  return last;
+}
+
+std::vector<FlistImage> FlistImageStore::List() const {
+  std::lock_guard lock(mu_);
+  std::vector<FlistImage> out;
+  for (const auto& [_, image] : images_) out.push_back(image);
+  return out;
+}
+
+std::optional<FlistImage> FlistImageStore::FindLocked(const std::string& ref) const {
+  std::string id = absl::StartsWith(ref, "sha256:") ? ref : "sha256:" + ref;
+  if (auto it = images_.find(id); it != images_.end()) return it->second;
+  absl::StatusOr<ResolvedFlistReference> resolved = ResolveFlistReference(ref, options_);
+  for (const auto& [_, image] : images_) {
+    for (const auto& name : image.names) {
+      if (name == ref || (resolved.ok() && name == resolved->name)) return image;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<FlistImage> FlistImageStore::Find(const std::string& ref) const {
+  std::lock_guard lock(mu_);
+  return FindLocked(ref);
+}
+
+absl::StatusOr<bool> FlistImageStore::Remove(const std::string& ref) {
+  std::lock_guard lock(mu_);
+  std::optional<FlistImage> image = FindLocked(ref);
+  if (!image) return false;
+  images_.erase(image->id);
+  if (absl::Status s = SaveIndexLocked(); !s.ok()) return s;
+  // Running containers keep their mount; the file itself can go (the mount holds the parsed tree).
+  unlink(image->path.c_str());
+  return true;
+}
+
+}  // namespace flint::flist_image

@@ -1,0 +1,29 @@
+// /.startup.toml as the hub's docker converter (and `rfs docker`) write it into a flist:
+//   [startup.entry]
+//   name = "core.system"
+//   [startup.entry.args]
+//   name = "/bin/sh"            # argv0
+//   args = ["-c", "echo hi"]
+//   dir = "/work"
+//   [startup.entry.args.env]    # or env = {K = "V"} inline
+//   PATH = "/bin"
+// Only this subset of TOML is understood: strings, string arrays, inline tables of strings.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace flint::flist_image {
+
+struct StartupConfig {
+  std::vector<std::string> argv;  // name followed by args
+  std::map<std::string, std::string> env;
+  std::string dir;
+};
+
+absl::StatusOr<StartupConfig> ParseStartupToml(const std::string& text);
+
+}  // namespace flint::flist_image
