@@ -18,9 +18,9 @@ fi
 
 hack/install-deps.sh
 hack/setup-host.sh --fix || true
-hack/build.sh release flintd flintctl flint-shim flint-pause flint-bridge flint-host-local
+hack/build.sh release flintd flintctl flint-shim flint-pause flint-bridge flint-host-local flist-mount
 install -m 0755 build/release/cri/flintd build/release/flintctl/flintctl build/release/shim/flint-shim \
-  build/release/cri/oci/flint-pause /usr/local/bin/
+  build/release/cri/oci/flint-pause build/release/flist-snapshotter/flist-mount /usr/local/bin/
 install -d /opt/cni/bin
 install -m 0755 build/release/cni/bin/flint-bridge build/release/cni/bin/flint-host-local /opt/cni/bin/
 

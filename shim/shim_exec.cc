@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -51,6 +52,19 @@ bool WriteWholeFile(const std::string& path, const std::string& data, std::strin
   return ok;
 }
 
+// A unix socket path must fit in sun_path (108 bytes); deep state dirs do not. Then the
+// socket goes into a root-only directory under /run (or /tmp), named by shim pid and exec id.
+std::string ConsoleSocketPath(const std::string& preferred, int exec_id) {
+  if (preferred.size() < 100) return preferred;
+  for (const char* dir : {"/run/flint-shim", "/tmp/flint-shim"}) {
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) continue;
+    struct stat st {};
+    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) continue;
+    return std::string(dir) + "/" + std::to_string(getpid()) + "-" + std::to_string(exec_id) + ".sock";
+  }
+  return preferred;  // ListenUnixSocket reports the length
+}
+
 }  // namespace
 
 nlohmann::json ShimServer::StartExec(int client_id, const nlohmann::json& request) {
@@ -80,23 +94,47 @@ nlohmann::json ShimServer::StartExec(int client_id, const nlohmann::json& reques
   }
 
   if (process["terminal"].get<bool>() && !stdin_data.empty()) return ErrorReply("exec: stdin with tty is not supported");
+  const bool streaming = request.value("op", "") == "exec_stream";
+  // exec_stream without tty: flintd passed the child ends of its stdin/stdout/stderr pipes.
+  std::vector<int> passed_fds;
+  if (streaming) passed_fds.swap(clients_[client_id].fds);
+  auto close_passed = [&passed_fds] {
+    for (int& fd : passed_fds) CloseFd(&fd);
+  };
+  if (streaming && !process["terminal"].get<bool>() && passed_fds.size() != 3) {
+    close_passed();
+    return ErrorReply("exec_stream: expected 3 descriptors (stdin, stdout, stderr) with the request");
+  }
+  if (streaming && process["terminal"].get<bool>()) close_passed();
   const int exec_id = next_exec_id_++;
   ExecJob job;
   job.client_id = client_id;
+  job.streaming = streaming;
   job.tty = process["terminal"].get<bool>();
   const std::string prefix = options_.state_dir + "/exec-" + std::to_string(exec_id);
   job.process_file = prefix + ".json";
   job.pid_file = prefix + ".pid";
   std::string error;
-  if (!WriteWholeFile(job.process_file, process.dump(), &error)) return ErrorReply("exec: " + error);
+  if (!WriteWholeFile(job.process_file, process.dump(), &error)) {
+    close_passed();
+    return ErrorReply("exec: " + error);
+  }
   Pipe out, err, in;
-  bool ok = MakePipe(&out, &error) && MakePipe(&err, &error) && (stdin_data.empty() || MakePipe(&in, &error));
+  bool ok = true;
+  if (passed_fds.size() == 3) {
+    in.read = passed_fds[0];
+    out.write = passed_fds[1];
+    err.write = passed_fds[2];
+    passed_fds.clear();
+  } else {
+    ok = MakePipe(&out, &error) && MakePipe(&err, &error) && (stdin_data.empty() || MakePipe(&in, &error));
+  }
   std::vector<std::string> argv = RuntimeCommand({"exec", "--process", job.process_file, "--pid-file", job.pid_file});
   if (ok && job.tty) {
     // A foreground tty exec wants a terminal of its own; detached, the
     // runtime passes the pty master to us instead. Its pipes then only carry
     // the runtime's own messages.
-    job.console_path = prefix + ".sock";
+    job.console_path = ConsoleSocketPath(prefix + ".sock", exec_id);
     ok = ListenUnixSocket(job.console_path, SOCK_STREAM | SOCK_NONBLOCK, &job.console_listen_fd, &error);
     argv.insert(argv.end(), {"--detach", "--tty", "--console-socket", job.console_path});
   }
@@ -162,6 +200,10 @@ void ShimServer::AcceptExecConsole(ExecJob& job) {
   CloseFd(&job.console_listen_fd);
   unlink(job.console_path.c_str());
   if (master < 0) return;
+  if (job.streaming) {
+    SendExecConsole(job, master);
+    return;
+  }
   // The runtime's pipe only carried its own messages; the pty now is the output.
   CloseFd(&job.out_fd);
   job.out_fd = master;
@@ -180,6 +222,7 @@ void ShimServer::KillExecProcess(ExecJob& job) {
       close(fd);
     }
   }
+  if (job.runtime_exited && !job.tty) return;  // a foreground exec's process is gone with its runtime
   if (pid > 0 && !job.process_exited) {
     kill(pid, SIGKILL);
   } else if (!job.runtime_exited) {
@@ -221,6 +264,8 @@ void ShimServer::CheckExecs() {
       if (!job.runtime_exited) kill(job.runtime_pid, SIGKILL);
       job.hard_kill_ms = 0;
     }
+    // The pid file may appear only after the cancel: keep trying.
+    if (!finished && job.cancelled) KillExecProcess(job);
     if (finished) done.push_back(id);
   }
   for (int id : done) CompleteExec(id);
@@ -237,7 +282,13 @@ void ShimServer::CompleteExec(int exec_id) {
   if (!job.console_path.empty()) unlink(job.console_path.c_str());
   std::string reply;
   const int runtime_exit = ExitCodeFromWaitStatus(job.runtime_status);
-  if (job.tty && runtime_exit != 0 && !job.timed_out) {
+  if (job.streaming && !(job.tty && runtime_exit != 0)) {
+    reply = nlohmann::json{{"ok", true},
+                           {"exit_code", ExitCodeFromWaitStatus(job.process_pid > 0 && job.process_exited
+                                                                    ? job.process_status
+                                                                    : job.runtime_status)}}
+                .dump();
+  } else if (job.tty && runtime_exit != 0 && !job.timed_out) {
     reply = ErrorReply("exec: runtime exit status " + std::to_string(runtime_exit) + ": " + job.err)
                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   } else {

@@ -257,6 +257,7 @@ void ShimServer::PumpContainerStream(LogStream stream, int* fd) {
     ssize_t n = read(*fd, buf, sizeof(buf));
     if (n > 0) {
       log_.Write(stream, std::string_view(buf, static_cast<size_t>(n)));
+      FanOutToAttached(stream, std::string_view(buf, static_cast<size_t>(n)));
       continue;
     }
     if (n < 0 && (errno == EINTR)) continue;
@@ -264,6 +265,7 @@ void ShimServer::PumpContainerStream(LogStream stream, int* fd) {
     // EOF, or EIO from a pty master whose slave side is closed.
     log_.CloseStream(stream);
     CloseFd(fd);
+    if (stdout_fd_ < 0 && stderr_fd_ < 0) EndAttachments();
     return;
   }
 }
@@ -294,14 +296,39 @@ void ShimServer::CloseClient(int client_id) {
   auto it = clients_.find(client_id);
   if (it == clients_.end()) return;
   close(it->second.fd);
+  for (int fd : it->second.fds) close(fd);
   clients_.erase(it);
+  OnClientClosed(client_id);
 }
 
 void ShimServer::ReadClient(int client_id) {
   Client& client = clients_[client_id];
   char buf[16384];
   for (;;) {
-    ssize_t n = read(client.fd, buf, sizeof(buf));
+    // Descriptors may ride along with a request (exec_stream's stdio).
+    iovec iov{buf, sizeof(buf)};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    ssize_t n = recvmsg(client.fd, &msg, MSG_CMSG_CLOEXEC);
+    if (n >= 0) {
+      for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+        if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+          int fd;
+          memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+          client.fds.push_back(fd);
+        }
+      }
+      if (client.fds.size() > 8) {  // nobody sends that many: a confused or hostile peer
+        CloseClient(client_id);
+        return;
+      }
+    }
     if (n > 0) {
       client.in.append(buf, static_cast<size_t>(n));
       if (client.in.size() > kMaxRequestBytes) {
@@ -320,6 +347,10 @@ void ShimServer::ReadClient(int client_id) {
   while (!quit_) {
     auto it = clients_.find(client_id);
     if (it == clients_.end() || it->second.busy) return;
+    if (it->second.attached) {
+      HandleAttachFrames(client_id);
+      return;
+    }
     size_t newline = it->second.in.find('\n');
     if (newline == std::string::npos) return;
     std::string line = it->second.in.substr(0, newline);
@@ -345,6 +376,7 @@ void ShimServer::FlushClient(int client_id) {
   }
   client.out.clear();
   client.out_offset = 0;
+  if (client.close_after_flush) CloseClient(client_id);
 }
 
 void ShimServer::Reply(int client_id, const nlohmann::json& reply) {
@@ -377,7 +409,9 @@ void ShimServer::HandleRequest(int client_id, const std::string& line) {
         reply = HandleReopen();
       } else if (op == "delete") {
         reply = HandleDelete();
-      } else if (op == "exec") {
+      } else if (op == "attach") {
+        reply = StartAttach(client_id);
+      } else if (op == "exec" || op == "exec_stream") {
         reply = StartExec(client_id, request);
         if (reply.is_null()) {
           clients_[client_id].busy = true;
@@ -490,8 +524,13 @@ int ShimServer::Run() {
     if (stdout_fd_ >= 0) watch(stdout_fd_, POLLIN, [this](short) { PumpContainerStream(LogStream::kStdout, &stdout_fd_); });
     if (stderr_fd_ >= 0) watch(stderr_fd_, POLLIN, [this](short) { PumpContainerStream(LogStream::kStderr, &stderr_fd_); });
     if (oom_.event_fd() >= 0) watch(oom_.event_fd(), POLLIN, [this](short) { oom_.OnEvent(); });
+    // Attached input waits while the container does not read what we have.
+    const bool stdin_backlog = attach_stdin_pending_.size() > 64 * 1024;
+    if (!attach_stdin_pending_.empty() && AttachStdinFd() >= 0) {
+      watch(AttachStdinFd(), POLLOUT, [this](short) { FlushAttachStdin(); });
+    }
     for (auto& [id, client] : clients_) {
-      short events = POLLIN | (client.out.empty() ? 0 : POLLOUT);
+      short events = (client.attached && stdin_backlog ? 0 : POLLIN) | (client.out.empty() ? 0 : POLLOUT);
       watch(client.fd, events, [this, id](short revents) {
         if (revents & POLLOUT) FlushClient(id);
         if (revents & (POLLIN | POLLHUP | POLLERR)) ReadClient(id);
@@ -511,6 +550,7 @@ int ShimServer::Run() {
         if (t > 0) next_deadline = std::min(next_deadline, t);
       }
     }
+    if (HasCancelledExecs()) next_deadline = std::min(next_deadline, MonotonicNowMs() + 20);
     int timeout = static_cast<int>(std::max<int64_t>(0, next_deadline - MonotonicNowMs()));
     int ready = poll(pfds.data(), pfds.size(), timeout);
     if (ready > 0) {

@@ -41,6 +41,10 @@ class ShimServer {
     std::string out;
     size_t out_offset = 0;  // bytes of `out` already sent
     bool busy = false;  // a deferred (exec) reply is pending
+    std::vector<int> fds;  // received with SCM_RIGHTS, owned until an op takes them
+    // attach: after the reply the connection carries frames (shim_stream.cc).
+    bool attached = false;
+    bool close_after_flush = false;
   };
   struct ExecJob {
     int client_id = 0;
@@ -69,6 +73,10 @@ class ShimServer {
     pid_t process_pid = -1;
     bool process_exited = false;
     int process_status = 0;
+    // exec_stream: stdio belongs to flintd (passed fds / the pty master sent back);
+    // the reply carries only the exit code; closing the connection kills the process.
+    bool streaming = false;
+    bool cancelled = false;
   };
 
   std::vector<std::string> RuntimeCommand(std::initializer_list<std::string> tail) const;
@@ -93,7 +101,7 @@ class ShimServer {
   nlohmann::json HandleKill(const nlohmann::json& request);
   nlohmann::json HandleReopen();
   nlohmann::json HandleDelete();
-  // Returns an error reply, or null when the job was started (reply deferred).
+  // exec and exec_stream. Returns an error reply, or null when the job was started (reply deferred).
   nlohmann::json StartExec(int client_id, const nlohmann::json& request);
   void PumpExecOutput(ExecJob& job, bool is_stderr);
   void PumpExecInput(ExecJob& job);
@@ -103,6 +111,17 @@ class ShimServer {
   // Returns false while the job still runs.
   bool ExecFinished(ExecJob& job);
   void CompleteExec(int exec_id);
+
+  // Streaming ops (shim_stream.cc).
+  void SendExecConsole(ExecJob& job, int master);
+  nlohmann::json StartAttach(int client_id);
+  void HandleAttachFrames(int client_id);
+  void FanOutToAttached(LogStream stream, std::string_view data);
+  void EndAttachments();
+  void FlushAttachStdin();
+  int AttachStdinFd() const;
+  void OnClientClosed(int client_id);
+  bool HasCancelledExecs() const;
 
   ShimOptions options_;
   CriLogWriter log_;
@@ -124,6 +143,7 @@ class ShimServer {
   std::map<int, Client> clients_;
   int next_client_id_ = 1;
   std::map<int, ExecJob> execs_;
+  std::string attach_stdin_pending_;  // input from attached clients not yet written to the container
   int next_exec_id_ = 1;
   // Exit statuses of re-parented processes nobody waited for yet (bounded):
   // a detached exec may exit before we learn its pid.

@@ -1,5 +1,6 @@
 #include "cri/flist_image/flist_image_store.h"
 
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -80,7 +81,11 @@ absl::StatusOr<ResolvedFlistReference> ResolveFlistReference(const std::string& 
     }
   }
   if (scheme.empty()) {
-    scheme = "https";
+    // Like registries, hubs on the loopback interface speak plain http unless configured otherwise.
+    std::string bare = host.substr(0, host.rfind(':') == std::string::npos ? host.size() : host.rfind(':'));
+    in_addr v4{};
+    bool loopback = bare == "localhost" || (inet_pton(AF_INET, bare.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127);
+    scheme = loopback ? "http" : "https";
     for (const std::string& hub : options.hubs) {
       if (HostOf(hub) == host && hub.find("://") != std::string::npos) scheme = hub.substr(0, hub.find("://"));
     }

@@ -29,6 +29,9 @@ TEST(FlistReferenceTest, ResolvesHubsMirrorsAndUrls) {
   ASSERT_TRUE(local.ok());
   EXPECT_EQ(local->name, "127.0.0.1:8080/flint/busybox.fl:latest");
   EXPECT_EQ(local->urls, (std::vector<std::string>{"http://127.0.0.1:8080/flint/busybox.fl"}));
+  auto loopback = ResolveFlistReference("127.0.0.1:7000/x/y.flist", options);
+  ASSERT_TRUE(loopback.ok());
+  EXPECT_EQ(loopback->urls, (std::vector<std::string>{"http://127.0.0.1:7000/x/y.flist"}));
   auto url = ResolveFlistReference("http://10.0.0.1/a/b.fl:latest", options);
   ASSERT_TRUE(url.ok());
   EXPECT_EQ(url->urls, (std::vector<std::string>{"http://10.0.0.1/a/b.fl"}));

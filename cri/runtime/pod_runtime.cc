@@ -19,18 +19,28 @@ std::string NewId() {
   return absl::BytesToHexString(std::string(reinterpret_cast<char*>(bytes), sizeof bytes));
 }
 
+bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& labels,
+                 const google::protobuf::Map<std::string, std::string>& selector) {
+  for (const auto& [key, value] : selector) {
+    auto it = labels.find(key);
+    if (it == labels.end() || it->second != value) return false;
+  }
+  return true;
+}
+
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
 PodRuntime::PodRuntime(const Config& config, PodRuntimeOptions options, image::ImageService* images,
-                       cni::CniManager* cni)
-    : config_(config), options_(std::move(options)), images_(images), cni_(cni) {}
+                       cni::CniManager* cni, flist_image::FlistImageStore* flists)
+    : config_(config), options_(std::move(options)), images_(images), cni_(cni), flists_(flists) {}
 
 absl::StatusOr<std::unique_ptr<PodRuntime>> PodRuntime::Open(const Config& config, PodRuntimeOptions options,
-                                                             image::ImageService* images, cni::CniManager* cni) {
-  std::unique_ptr<PodRuntime> runtime(new PodRuntime(config, std::move(options), images, cni));
+                                                             image::ImageService* images, cni::CniManager* cni,
+                                                             flist_image::FlistImageStore* flists) {
+  std::unique_ptr<PodRuntime> runtime(new PodRuntime(config, std::move(options), images, cni, flists));
   absl::StatusOr<oci::HostFeatures> host = oci::DetectHostFeatures();
   if (!host.ok()) return host.status();
   runtime->host_ = *host;

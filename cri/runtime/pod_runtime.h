@@ -19,6 +19,7 @@
 #include "api.pb.h"
 #include "cri/cni/cni_manager.h"
 #include "cri/config/config.h"
+#include "cri/flist_image/flist_image_store.h"
 #include "cri/image/image_service.h"
 #include "cri/oci/host_features.h"
 #include "cri/runtime/record_store.h"
@@ -31,12 +32,14 @@ namespace v1 = ::runtime::v1;
 struct PodRuntimeOptions {
   std::string shim_binary;   // flint-shim
   std::string pause_binary;  // flint-pause (static)
+  std::string flist_mount_binary;  // flist-mount; empty: flist images cannot run
 };
 
 class PodRuntime {
  public:
   static absl::StatusOr<std::unique_ptr<PodRuntime>> Open(const Config& config, PodRuntimeOptions options,
-                                                          image::ImageService* images, cni::CniManager* cni);
+                                                          image::ImageService* images, cni::CniManager* cni,
+                                                          flist_image::FlistImageStore* flists = nullptr);
 
   // Sandboxes.
   absl::StatusOr<std::string> RunPodSandbox(const v1::PodSandboxConfig& config, const std::string& runtime_handler);
@@ -62,7 +65,21 @@ class PodRuntime {
   const RecordStore& records() const { return *store_; }
 
  private:
-  PodRuntime(const Config& config, PodRuntimeOptions options, image::ImageService* images, cni::CniManager* cni);
+  PodRuntime(const Config& config, PodRuntimeOptions options, image::ImageService* images, cni::CniManager* cni,
+             flist_image::FlistImageStore* flists);
+
+  // The image a container runs: its lower dirs and process defaults.
+  struct ContainerImage {
+    std::string id, name, ref;
+    std::vector<std::string> lower_dirs;  // bottom first
+    std::string config_json;              // OCI image config (empty for flists)
+    std::string flist_mount;              // set for flists
+    bool is_flist = false;
+  };
+  absl::StatusOr<ContainerImage> ResolveContainerImage(const v1::ContainerConfig& config);
+  // One detached flist-mount process per flist image, shared by its containers.
+  absl::StatusOr<std::string> EnsureFlistMount(const flist_image::FlistImage& image);
+  void ReleaseFlistMount(const std::string& mountpoint, const std::string& exclude_container);
 
   // One mutex per object id serializes lifecycle calls on it (kubelet may race Stop and Remove).
   std::shared_ptr<std::mutex> LockFor(const std::string& id);
@@ -78,6 +95,8 @@ class PodRuntime {
   // Asks the shim, else reads the status file it left.
   absl::StatusOr<shim::ShimStatus> ShimState(const std::string& id, const std::string& socket,
                                              const std::string& state_dir) const;
+  // The record of a container that must be running for `to_do` (FailedPrecondition otherwise).
+  absl::StatusOr<ContainerRecord> RunningContainer(const std::string& id_or_prefix, const char* to_do);
   absl::StatusOr<shim::ShimStatus> ShimState(const ContainerRecord& record) const {
     return ShimState(record.id(), record.shim_socket(), record.state_dir());
   }
@@ -95,12 +114,18 @@ class PodRuntime {
   PodRuntimeOptions options_;
   image::ImageService* images_;
   cni::CniManager* cni_;
+  flist_image::FlistImageStore* flists_;
+  std::mutex flist_mounts_mu_;
   oci::HostFeatures host_;
   std::unique_ptr<RecordStore> store_;
   std::mutex locks_mu_;
   std::map<std::string, std::shared_ptr<std::mutex>> locks_;
   std::mutex names_mu_;  // serializes name reservation in Run/Create
 };
+
+// CRI label selectors: every key of the selector present with the same value.
+bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& labels,
+                 const google::protobuf::Map<std::string, std::string>& selector);
 
 // Random 64-hex-digit id, as containerd uses.
 std::string NewId();

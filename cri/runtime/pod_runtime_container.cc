@@ -28,15 +28,6 @@ v1::ContainerState CriState(shim::ContainerState state) {
   return v1::CONTAINER_UNKNOWN;
 }
 
-bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& labels,
-                 const google::protobuf::Map<std::string, std::string>& selector) {
-  for (const auto& [key, value] : selector) {
-    auto it = labels.find(key);
-    if (it == labels.end() || it->second != value) return false;
-  }
-  return true;
-}
-
 // The CRI Signal enum value naming a kernel signal number (the enum is alphabetical).
 v1::Signal CriSignal(int kernel_signal) {
   const google::protobuf::EnumDescriptor* signals = v1::Signal_descriptor();
@@ -69,14 +60,10 @@ absl::StatusOr<std::string> PodRuntime::CreateContainer(const std::string& sandb
   const v1::PodSandboxConfig& sandbox_config =
       sandbox->config().has_metadata() ? sandbox->config() : request_sandbox_config;
 
-  absl::StatusOr<std::optional<image::Image>> found = images_->Status(config.image().image());
-  if (!found.ok()) return WithContext(found.status(), "resolve image " + config.image().image());
-  if (!found->has_value()) {
-    return absl::NotFoundError(absl::StrCat("image \"", config.image().image(), "\" not found; pull it first"));
-  }
-  const image::Image& image = **found;
-  absl::StatusOr<oci::ImageConfig> image_config = oci::ParseImageConfig(image.config_json);
-  if (!image_config.ok()) return WithContext(image_config.status(), "image config of " + image.id);
+  absl::StatusOr<ContainerImage> image = ResolveContainerImage(config);
+  if (!image.ok()) return image.status();
+  absl::StatusOr<oci::ImageConfig> image_config = oci::ParseImageConfig(image->config_json);
+  if (!image_config.ok()) return WithContext(image_config.status(), "image config of " + image->id);
 
   ContainerRecord record;
   {
@@ -92,12 +79,13 @@ absl::StatusOr<std::string> PodRuntime::CreateContainer(const std::string& sandb
     record.set_id(NewId());
     record.set_sandbox_id(*sandbox_id);
     *record.mutable_config() = config;
-    record.set_image_id(image.id);
+    record.set_image_id(image->id);
     std::string user_image = config.image().user_specified_image();
-    if (user_image.empty() && config.image().image() != image.id) user_image = config.image().image();
-    if (user_image.empty()) user_image = image.repo_tags.empty() ? image.id : image.repo_tags.front();
+    if (user_image.empty() && config.image().image() != image->id) user_image = config.image().image();
+    if (user_image.empty()) user_image = image->name;
     record.set_image_name(user_image);
-    record.set_image_ref(image.repo_digests.empty() ? image.id : image.repo_digests.front());
+    record.set_image_ref(image->ref);
+    record.set_flist_mount(image->flist_mount);
     record.set_created_at_ns(NowNs());
     std::string dir = store_->ContainerDir(record.id());
     record.set_bundle_dir(dir + "/bundle");
@@ -124,11 +112,12 @@ absl::StatusOr<std::string> PodRuntime::CreateContainer(const std::string& sandb
   absl::StatusOr<const RuntimeHandler*> handler = Handler(record.runtime_handler());
   if (!handler.ok()) return handler.status();
 
-  if (absl::Status s = images_->LeaseLayers(id, image.id); !s.ok()) return WithContext(s, "lease image layers");
-  absl::StatusOr<std::vector<std::string>> layers = images_->LayerDirs(image.id);
-  if (!layers.ok()) return WithContext(layers.status(), "image layers");
+  if (!image->is_flist) {
+    if (absl::Status s = images_->LeaseLayers(id, image->id); !s.ok()) return WithContext(s, "lease image layers");
+  }
   std::string dir = store_->ContainerDir(id);
-  if (absl::Status s = MountOverlay(*layers, record.upper_dir(), dir + "/work", record.rootfs()); !s.ok()) return s;
+  if (absl::Status s = MountOverlay(image->lower_dirs, record.upper_dir(), dir + "/work", record.rootfs()); !s.ok())
+    return s;
   if (!record.log_path().empty()) {
     std::string log_dir = record.log_path().substr(0, record.log_path().rfind('/'));
     if (absl::Status s = fs::MakeDirs(log_dir, 0755); !s.ok()) return WithContext(s, "log directory");
@@ -170,7 +159,7 @@ absl::StatusOr<std::string> PodRuntime::CreateContainer(const std::string& sandb
   if (!client.ok()) return WithContext(client.status(), "create container");
   success = true;
   FLINT_LOG(INFO) << "rpc=CreateContainer container=" << id << " name=" << config.metadata().name()
-                  << " sandbox=" << *sandbox_id << " image=" << image.id;
+                  << " sandbox=" << *sandbox_id << " image=" << image->id;
   return id;
 }
 
@@ -248,6 +237,7 @@ absl::Status PodRuntime::RemoveContainerLocked(const ContainerRecord& record) {
   if (absl::Status s = images_->ReleaseLayers(record.id()); !s.ok()) {
     FLINT_LOG(WARN) << "release layers of " << record.id() << ": " << s.message();
   }
+  ReleaseFlistMount(record.flist_mount(), record.id());
   if (absl::Status s = fs::RemoveAll(record.state_dir()); !s.ok()) return s;
   return store_->DeleteContainer(record.id());
 }
@@ -347,10 +337,7 @@ std::vector<v1::Container> PodRuntime::ListContainers(const v1::ContainerFilter*
   return out;
 }
 
-absl::StatusOr<v1::ExecSyncResponse> PodRuntime::ExecSync(const std::string& id_or_prefix,
-                                                          const std::vector<std::string>& cmd,
-                                                          int64_t timeout_seconds) {
-  if (cmd.empty()) return absl::InvalidArgumentError("ExecSync: cmd is empty");
+absl::StatusOr<ContainerRecord> PodRuntime::RunningContainer(const std::string& id_or_prefix, const char* to_do) {
   absl::StatusOr<std::string> id = store_->ResolveContainerId(id_or_prefix);
   if (!id.ok()) return id.status();
   std::optional<ContainerRecord> record = store_->GetContainer(*id);
@@ -358,8 +345,18 @@ absl::StatusOr<v1::ExecSyncResponse> PodRuntime::ExecSync(const std::string& id_
   absl::StatusOr<shim::ShimStatus> state = ShimState(*record);
   if (!state.ok()) return state.status();
   if (state->state != shim::ContainerState::kRunning) {
-    return absl::FailedPreconditionError(absl::StrCat("container ", *id, " is not running"));
+    return absl::FailedPreconditionError(absl::StrCat("container ", *id, " is not running; cannot ", to_do));
   }
+  return *record;
+}
+
+absl::StatusOr<v1::ExecSyncResponse> PodRuntime::ExecSync(const std::string& id_or_prefix,
+                                                          const std::vector<std::string>& cmd,
+                                                          int64_t timeout_seconds) {
+  if (cmd.empty()) return absl::InvalidArgumentError("ExecSync: cmd is empty");
+  absl::StatusOr<ContainerRecord> record = RunningContainer(id_or_prefix, "exec in it");
+  if (!record.ok()) return record.status();
+  const std::string* id = &record->id();
   shim::ShimClient client(record->shim_socket());
   shim::ExecRequest request;
   request.args = cmd;
@@ -379,17 +376,10 @@ absl::StatusOr<v1::ExecSyncResponse> PodRuntime::ExecSync(const std::string& id_
 }
 
 absl::Status PodRuntime::ReopenContainerLog(const std::string& id_or_prefix) {
-  absl::StatusOr<std::string> id = store_->ResolveContainerId(id_or_prefix);
-  if (!id.ok()) return id.status();
-  std::optional<ContainerRecord> record = store_->GetContainer(*id);
-  if (!record) return absl::NotFoundError(absl::StrCat("container \"", *id, "\" not found"));
-  absl::StatusOr<shim::ShimStatus> state = ShimState(*record);
-  if (!state.ok()) return state.status();
-  if (state->state != shim::ContainerState::kRunning) {
-    return absl::FailedPreconditionError(absl::StrCat("container ", *id, " is not running; cannot reopen its log"));
-  }
+  absl::StatusOr<ContainerRecord> record = RunningContainer(id_or_prefix, "reopen its log");
+  if (!record.ok()) return record.status();
   shim::ShimClient client(record->shim_socket());
-  return WithContext(client.Reopen(), "reopen log of container " + *id);
+  return WithContext(client.Reopen(), "reopen log of container " + record->id());
 }
 
 absl::Status PodRuntime::UpdateContainerResources(const std::string& id_or_prefix,

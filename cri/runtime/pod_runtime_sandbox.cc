@@ -25,15 +25,6 @@ v1::NamespaceOption NamespaceOptions(const v1::PodSandboxConfig& config) {
   return v1::NamespaceOption();
 }
 
-bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& labels,
-                 const google::protobuf::Map<std::string, std::string>& selector) {
-  for (const auto& [key, value] : selector) {
-    auto it = labels.find(key);
-    if (it == labels.end() || it->second != value) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 cni::PodNetworkRequest PodRuntime::NetworkRequest(const SandboxRecord& record) const {

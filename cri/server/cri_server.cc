@@ -44,6 +44,14 @@ absl::StatusOr<runtime::PodRuntimeOptions> FindHelperBinaries() {
   if (!pause.ok()) return pause.status();
   options.shim_binary = *shim;
   options.pause_binary = *pause;
+  // Optional: without it flist images can be pulled but not run.
+  absl::StatusOr<std::string> flist_mount =
+      FindBinary("flist-mount", {"flist-mount", "../flist-snapshotter/flist-mount", "../flist-snapshotter/fuse/flist-mount"});
+  if (flist_mount.ok()) {
+    options.flist_mount_binary = *flist_mount;
+  } else {
+    FLINT_LOG(WARN) << flist_mount.status().message() << "; flist images cannot run";
+  }
   return options;
 }
 }  // namespace
@@ -92,14 +100,37 @@ absl::StatusOr<std::unique_ptr<CriServer>> CriServer::Start(const Config& config
   cni_options.plugin_timeout = std::chrono::seconds(config.cni.plugin_timeout_seconds);
   server->cni_ = std::make_unique<cni::CniManager>(cni_options);
 
+  flist_image::FlistStoreOptions flist_options;
+  flist_options.root = config.root_dir + "/flists";
+  flist_options.hubs = config.flist.hubs;
+  flist_options.mirrors = config.registry.mirrors;
+  flist_options.connect_timeout = std::chrono::seconds(config.registry.connect_timeout_seconds);
+  flist_options.stall_timeout = std::chrono::seconds(config.registry.stall_timeout_seconds);
+  absl::StatusOr<std::unique_ptr<flist_image::FlistImageStore>> flists = flist_image::FlistImageStore::Open(flist_options);
+  if (!flists.ok()) return flists.status();
+  server->flists_ = std::move(*flists);
   absl::StatusOr<runtime::PodRuntimeOptions> runtime_options = FindHelperBinaries();
   if (!runtime_options.ok()) return runtime_options.status();
   absl::StatusOr<std::unique_ptr<runtime::PodRuntime>> pods =
-      runtime::PodRuntime::Open(config, *runtime_options, server->images_.get(), server->cni_.get());
+      runtime::PodRuntime::Open(config, *runtime_options, server->images_.get(), server->cni_.get(),
+                                server->flists_.get());
   if (!pods.ok()) return absl::Status(pods.status().code(), absl::StrCat("open runtime state: ", pods.status().message()));
   server->pods_ = std::move(*pods);
   server->runtime_service_ = std::make_unique<RuntimeServiceImpl>(config, server->pods_.get(), server->cni_.get());
-  server->image_service_ = std::make_unique<ImageServiceImpl>(config, server->images_.get());
+  server->streaming_runtime_ = std::make_unique<runtime::PodStreamingRuntime>(server->pods_.get());
+  streaming::StreamingServerOptions streaming_options;
+  streaming_options.address = config.streaming_address;
+  absl::StatusOr<std::unique_ptr<streaming::StreamingServer>> streaming =
+      streaming::StreamingServer::Start(server->streaming_runtime_.get(), streaming_options);
+  if (!streaming.ok()) {
+    return absl::Status(streaming.status().code(), absl::StrCat("start streaming server on ", config.streaming_address,
+                                                                ": ", streaming.status().message()));
+  }
+  server->streaming_ = std::move(*streaming);
+  server->runtime_service_->set_streaming(server->streaming_.get());
+  FLINT_LOG(INFO) << "streaming server on " << server->streaming_->base_url();
+  server->image_service_ =
+      std::make_unique<ImageServiceImpl>(config, server->images_.get(), server->flists_.get());
 
   if (unlink(config.socket.c_str()) == 0) FLINT_LOG(INFO) << "removed stale socket " << config.socket;
 
@@ -112,17 +143,21 @@ absl::StatusOr<std::unique_ptr<CriServer>> CriServer::Start(const Config& config
   builder.RegisterService(server->runtime_service_.get());
   builder.RegisterService(server->image_service_.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(std::make_unique<RpcInterceptorFactory>());
+  interceptors.push_back(std::make_unique<RpcInterceptorFactory>(&server->runtime_service_->metrics()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->server_ = builder.BuildAndStart();
   if (!server->server_) return absl::UnavailableError(absl::StrCat("cannot listen on unix:", config.socket));
   if (chmod(config.socket.c_str(), 0660) != 0)
     return absl::PermissionDeniedError(absl::StrCat("chmod ", config.socket, ": ", strerror(errno)));
   FLINT_LOG(INFO) << "serving CRI runtime.v1 on unix://" << config.socket;
+  if (!config.metrics_address.empty()) {
+    if (absl::Status s = server->runtime_service_->ServeMetrics(config.metrics_address); !s.ok()) return s;
+  }
   return server;
 }
 
 void CriServer::Shutdown() {
+  if (streaming_) streaming_->Stop();  // ends exec/attach sessions (their processes are killed)
   if (!server_) return;
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server_->Wait();

@@ -10,6 +10,8 @@
 #include "cri/image/image_service.h"
 #include "cri/server/image_service.h"
 #include "cri/server/runtime_service.h"
+#include "cri/runtime/streaming_runtime.h"
+#include "cri/streaming/server.h"
 
 namespace flint::server {
 
@@ -29,11 +31,15 @@ class CriServer {
   const Config& config_;
   int lock_fd_ = -1;
   std::unique_ptr<image::ImageService> images_;
+  std::unique_ptr<flist_image::FlistImageStore> flists_;
   std::unique_ptr<cni::CniManager> cni_;
   std::unique_ptr<runtime::PodRuntime> pods_;
   std::unique_ptr<RuntimeServiceImpl> runtime_service_;
   std::unique_ptr<ImageServiceImpl> image_service_;
   std::unique_ptr<grpc::Server> server_;
+  // Exec/Attach/PortForward URLs point here; declared last so it stops before the pods go.
+  std::unique_ptr<runtime::PodStreamingRuntime> streaming_runtime_;
+  std::unique_ptr<streaming::StreamingServer> streaming_;
 };
 
 }  // namespace flint::server

@@ -10,6 +10,14 @@ grpc::Status ImageServiceImpl::ImageFsInfo(grpc::ServerContext*, const v1::Image
   if (!info.ok()) {
     return ToGrpcStatus(absl::Status(info.status().code(), absl::StrCat("ImageFsInfo: ", info.status().message())));
   }
+  // Flist files and their block cache live beside the OCI store, on the same filesystem.
+  uint64_t flist_bytes = 0, flist_inodes = 0;
+  for (const auto& flist : flists_->List()) {
+    flist_bytes += flist.file_size;
+    ++flist_inodes;
+  }
+  info->used_bytes += flist_bytes;
+  info->inodes_used += flist_inodes;
   v1::FilesystemUsage* usage = response->add_image_filesystems();
   usage->set_timestamp(info->timestamp_ns);
   usage->mutable_fs_id()->set_mountpoint(info->mountpoint);

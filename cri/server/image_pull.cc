@@ -6,8 +6,9 @@
 
 namespace flint::server {
 
-ImageServiceImpl::ImageServiceImpl(const Config& config, image::ImageService* images)
-    : config_(config), images_(images) {}
+ImageServiceImpl::ImageServiceImpl(const Config& config, image::ImageService* images,
+                                   flist_image::FlistImageStore* flists)
+    : config_(config), images_(images), flists_(flists) {}
 
 absl::Status ImageServiceImpl::CheckRuntimeHandler(const v1::ImageSpec& spec) const {
   if (spec.runtime_handler().empty() || config_.runtimes.contains(spec.runtime_handler())) return absl::OkStatus();
@@ -24,8 +25,21 @@ grpc::Status ImageServiceImpl::PullImage(grpc::ServerContext* context, const v1:
     const v1::AuthConfig& a = request->auth();
     auth = {a.username(), a.password(), a.auth(), a.server_address(), a.identity_token(), a.registry_token()};
   }
+  auto cancelled = [context] { return context->IsCancelled(); };
+  if (flist_image::IsFlistReference(ref)) {
+    // An flist pull fetches only its metadata file; blocks come on first read.
+    absl::StatusOr<flist_image::FlistImage> flist = flists_->Pull(ref, cancelled);
+    if (!flist.ok()) {
+      if (absl::StartsWith(flist.status().message(), "RegistryUnavailable")) {
+        return grpc::Status(grpc::StatusCode::UNKNOWN, std::string(flist.status().message()));
+      }
+      return ToGrpcStatus(absl::Status(flist.status().code(), absl::StrCat("pull ", ref, ": ", flist.status().message())));
+    }
+    response->set_image_ref(flist->id);
+    return grpc::Status::OK;
+  }
   image::PullOptions options;
-  options.cancelled = [context] { return context->IsCancelled(); };
+  options.cancelled = cancelled;
   absl::StatusOr<image::Image> pulled = images_->Pull(ref, auth, options);
   if (!pulled.ok()) {
     std::string message = absl::StrCat("pull ", ref, ": ", pulled.status().message());

@@ -30,12 +30,34 @@ void ImageServiceImpl::ToCriImage(const image::Image& image, v1::Image* out) con
   out->set_pinned(IsPinned(image));
 }
 
+void ImageServiceImpl::ToCriImage(const flist_image::FlistImage& image, v1::Image* out) const {
+  out->set_id(image.id);
+  for (const auto& name : image.names) out->add_repo_tags(name);
+  out->set_size(image.size);
+  out->mutable_spec()->set_image(image.id);
+  (*out->mutable_spec()->mutable_annotations())["flint.io/image-format"] = "flist";
+  for (const std::string& pinned : config_.pinned_images) {
+    for (const auto& name : image.names) out->set_pinned(out->pinned() || name == pinned || name == pinned + ":latest");
+  }
+}
+
 grpc::Status ImageServiceImpl::ListImages(grpc::ServerContext*, const v1::ListImagesRequest* request,
                                           v1::ListImagesResponse* response) {
   std::string filter = request->has_filter() ? request->filter().image().image() : "";
-  absl::StatusOr<std::vector<image::Image>> images = images_->List(filter);
-  if (!images.ok()) return ToGrpcStatus(images.status());
-  for (const auto& image : *images) ToCriImage(image, response->add_images());
+  if (filter.empty() || !flist_image::IsFlistReference(filter)) {
+    absl::StatusOr<std::vector<image::Image>> images = images_->List(filter);
+    if (!images.ok() && !(images.status().code() == absl::StatusCode::kInvalidArgument && !filter.empty())) {
+      return ToGrpcStatus(images.status());
+    }
+    if (images.ok()) {
+      for (const auto& image : *images) ToCriImage(image, response->add_images());
+    }
+  }
+  if (filter.empty()) {
+    for (const auto& flist : flists_->List()) ToCriImage(flist, response->add_images());
+  } else if (std::optional<flist_image::FlistImage> flist = flists_->Find(filter)) {
+    ToCriImage(*flist, response->add_images());
+  }
   return grpc::Status::OK;
 }
 
@@ -43,6 +65,16 @@ grpc::Status ImageServiceImpl::ImageStatus(grpc::ServerContext*, const v1::Image
                                            v1::ImageStatusResponse* response) {
   const std::string& ref = request->image().image();
   if (ref.empty()) return ToGrpcStatus(absl::InvalidArgumentError("ImageStatus: image reference is empty"));
+  if (std::optional<flist_image::FlistImage> flist = flists_->Find(ref)) {
+    ToCriImage(*flist, response->mutable_image());
+    if (request->verbose()) {
+      nlohmann::json info = {{"format", "flist"}, {"url", flist->url}, {"path", flist->path},
+                             {"fileSize", flist->file_size}, {"contentSize", flist->size}};
+      (*response->mutable_info())["info"] = info.dump();
+    }
+    return grpc::Status::OK;
+  }
+  if (flist_image::IsFlistReference(ref)) return grpc::Status::OK;  // an flist we do not have
   absl::StatusOr<std::optional<image::Image>> found = images_->Status(ref);
   if (!found.ok()) {
     // An unparsable reference names no image we have; the kubelet expects "not present", not an error.

@@ -1,5 +1,5 @@
 // runtime.v1.ImageService. Handlers are split by RPC group:
-//   image_pull.cc    PullImage
+//   image_pull.cc    PullImage (OCI images and flists)
 //   image_query.cc   ListImages, ImageStatus
 //   image_remove.cc  RemoveImage
 //   image_fs.cc      ImageFsInfo
@@ -7,6 +7,7 @@
 
 #include "api.grpc.pb.h"
 #include "cri/config/config.h"
+#include "cri/flist_image/flist_image_store.h"
 #include "cri/image/image_service.h"
 
 namespace flint::server {
@@ -15,7 +16,7 @@ namespace v1 = ::runtime::v1;
 
 class ImageServiceImpl final : public v1::ImageService::Service {
  public:
-  ImageServiceImpl(const Config& config, image::ImageService* images);
+  ImageServiceImpl(const Config& config, image::ImageService* images, flist_image::FlistImageStore* flists);
 
   grpc::Status PullImage(grpc::ServerContext* context, const v1::PullImageRequest* request,
                          v1::PullImageResponse* response) override;
@@ -31,11 +32,13 @@ class ImageServiceImpl final : public v1::ImageService::Service {
  private:
   // Fills a CRI Image from the store's record (pinned from the config's pinned_images).
   void ToCriImage(const image::Image& image, v1::Image* out) const;
+  void ToCriImage(const flist_image::FlistImage& image, v1::Image* out) const;
   bool IsPinned(const image::Image& image) const;
   absl::Status CheckRuntimeHandler(const v1::ImageSpec& spec) const;
 
   const Config& config_;
   image::ImageService* images_;
+  flist_image::FlistImageStore* flists_;
 };
 
 }  // namespace flint::server

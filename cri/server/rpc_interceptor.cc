@@ -20,8 +20,8 @@ std::string ShortMethodName(const char* method) {
 
 class RpcInterceptor : public grpc::experimental::Interceptor {
  public:
-  explicit RpcInterceptor(grpc::experimental::ServerRpcInfo* info)
-      : method_(info->method() ? info->method() : ""), start_(std::chrono::steady_clock::now()) {}
+  RpcInterceptor(grpc::experimental::ServerRpcInfo* info, stats::FlintMetrics* metrics)
+      : method_(info->method() ? info->method() : ""), metrics_(metrics), start_(std::chrono::steady_clock::now()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
@@ -33,6 +33,10 @@ class RpcInterceptor : public grpc::experimental::Interceptor {
         methods->ModifySendStatus(status);
       }
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+      if (metrics_) {
+        metrics_->rpc_duration_seconds.WithLabels({rpc, GrpcCodeName(status.error_code())}).Observe(ms / 1000);
+        if (rpc == "PullImage" && status.ok()) metrics_->image_pull_duration_seconds.WithLabels({}).Observe(ms / 1000);
+      }
       if (status.ok()) {
         FLINT_LOG(DEBUG) << "rpc=" << rpc << " code=OK took_ms=" << ms;
       } else if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
@@ -47,6 +51,7 @@ class RpcInterceptor : public grpc::experimental::Interceptor {
 
  private:
   std::string method_;
+  stats::FlintMetrics* metrics_;
   std::chrono::steady_clock::time_point start_;
 };
 
@@ -54,7 +59,30 @@ class RpcInterceptor : public grpc::experimental::Interceptor {
 
 grpc::experimental::Interceptor* RpcInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  return new RpcInterceptor(info);
+  return new RpcInterceptor(info, metrics_);
+}
+
+const char* GrpcCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "UNKNOWN";
+  }
 }
 
 }  // namespace flint::server

@@ -26,7 +26,16 @@ void SetCondition(v1::RuntimeCondition* c, const std::string& type, bool ok, con
 }  // namespace
 
 RuntimeServiceImpl::RuntimeServiceImpl(const Config& config, runtime::PodRuntime* pods, cni::CniManager* cni)
-    : config_(config), pods_(pods), cni_(cni) {}
+    : config_(config), pods_(pods), cni_(cni) {
+  absl::StatusOr<std::unique_ptr<stats::CgroupStatsReader>> reader = stats::MakeCgroupStatsReader();
+  if (reader.ok()) {
+    stats_ = std::make_unique<stats::StatsCollector>(std::move(*reader));
+  } else {
+    FLINT_LOG(WARN) << "container stats without cgroup numbers: " << reader.status().message();
+  }
+}
+
+RuntimeServiceImpl::~RuntimeServiceImpl() = default;
 
 grpc::Status RuntimeServiceImpl::Version(grpc::ServerContext*, const v1::VersionRequest*,
                                          v1::VersionResponse* response) {

@@ -4,13 +4,31 @@
 //   runtime_container.cc  CreateContainer, StartContainer, StopContainer, RemoveContainer,
 //                         ContainerStatus, ListContainers, UpdateContainerResources, ReopenContainerLog
 //   runtime_exec.cc       ExecSync
+//   runtime_stats.cc      ContainerStats, ListContainerStats, PodSandboxStats, ListPodSandboxStats,
+//                         ListMetricDescriptors, ListPodSandboxMetrics, and the /metrics endpoint
 // RPCs without an override answer UNIMPLEMENTED (the interceptor names the RPC).
 #pragma once
 
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
 #include "api.grpc.pb.h"
 #include "cri/cni/cni_manager.h"
 #include "cri/config/config.h"
 #include "cri/runtime/pod_runtime.h"
+#include "cri/runtime/stats_source.h"
+#include "cri/stats/metrics_http_server.h"
+#include "cri/stats/metrics_registry.h"
+#include "cri/stats/stats_collector.h"
+
+namespace flint::streaming {
+class StreamingServer;
+}  // namespace flint::streaming
 
 namespace flint::server {
 
@@ -19,6 +37,13 @@ namespace v1 = ::runtime::v1;
 class RuntimeServiceImpl final : public v1::RuntimeService::Service {
  public:
   RuntimeServiceImpl(const Config& config, runtime::PodRuntime* pods, cni::CniManager* cni);
+  ~RuntimeServiceImpl() override;
+
+  // flintd's own Prometheus metrics (the RPC interceptor records into them).
+  stats::FlintMetrics& metrics() { return metrics_; }
+  // Serves GET /metrics on `address` ("host:port") until this service is destroyed.
+  absl::Status ServeMetrics(const std::string& address);
+  uint16_t metrics_port() const { return metrics_http_ ? metrics_http_->port() : 0; }
 
   grpc::Status Version(grpc::ServerContext* context, const v1::VersionRequest* request,
                        v1::VersionResponse* response) override;
@@ -60,10 +85,54 @@ class RuntimeServiceImpl final : public v1::RuntimeService::Service {
   grpc::Status ExecSync(grpc::ServerContext* context, const v1::ExecSyncRequest* request,
                         v1::ExecSyncResponse* response) override;
 
+  // Streaming (runtime_streaming.cc): validate and return a URL of the streaming server.
+  grpc::Status Exec(grpc::ServerContext* context, const v1::ExecRequest* request, v1::ExecResponse* response) override;
+  grpc::Status Attach(grpc::ServerContext* context, const v1::AttachRequest* request,
+                      v1::AttachResponse* response) override;
+  grpc::Status PortForward(grpc::ServerContext* context, const v1::PortForwardRequest* request,
+                           v1::PortForwardResponse* response) override;
+  // Set once at startup, before serving; null means Exec/Attach/PortForward answer UNAVAILABLE.
+  void set_streaming(streaming::StreamingServer* server) { streaming_ = server; }
+
+  grpc::Status ContainerStats(grpc::ServerContext* context, const v1::ContainerStatsRequest* request,
+                              v1::ContainerStatsResponse* response) override;
+  grpc::Status ListContainerStats(grpc::ServerContext* context, const v1::ListContainerStatsRequest* request,
+                                  v1::ListContainerStatsResponse* response) override;
+  grpc::Status PodSandboxStats(grpc::ServerContext* context, const v1::PodSandboxStatsRequest* request,
+                               v1::PodSandboxStatsResponse* response) override;
+  grpc::Status ListPodSandboxStats(grpc::ServerContext* context, const v1::ListPodSandboxStatsRequest* request,
+                                   v1::ListPodSandboxStatsResponse* response) override;
+  grpc::Status ListMetricDescriptors(grpc::ServerContext* context, const v1::ListMetricDescriptorsRequest* request,
+                                     v1::ListMetricDescriptorsResponse* response) override;
+  grpc::Status ListPodSandboxMetrics(grpc::ServerContext* context, const v1::ListPodSandboxMetricsRequest* request,
+                                     v1::ListPodSandboxMetricsResponse* response) override;
+
  private:
+  // Stats helpers (runtime_stats.cc).
+  // Returns the sample behind the numbers (nullopt when the cgroup could not be read).
+  std::optional<stats::ContainerStatsSample> FillContainerStats(const runtime::ContainerRecord& record,
+                                                                v1::ContainerStats* out);
+  void FillPodStats(const runtime::SandboxRecord& record, const std::vector<runtime::SandboxRecord>& all_sandboxes,
+                    v1::PodSandboxStats* out);
+  // The pod-level cgroup when the pod has one of its own (the kubelet's pod<uid> cgroup), "" when
+  // the sandbox's cgroup parent is shared (crictl's default) and the pod's numbers must be summed.
+  absl::StatusOr<std::string> PodCgroup(const runtime::SandboxRecord& record,
+                                        const std::vector<runtime::SandboxRecord>& all_sandboxes);
+  void ForgetRemoved();
+
   const Config& config_;
   runtime::PodRuntime* pods_;
   cni::CniManager* cni_;
+  streaming::StreamingServer* streaming_ = nullptr;
+
+  // Null when the host's cgroups cannot be read: stats then carry attributes only.
+  std::unique_ptr<stats::StatsCollector> stats_;
+  runtime::CgroupsPathCache cgroups_paths_;
+  stats::MetricsRegistry metrics_registry_;
+  stats::FlintMetrics metrics_{metrics_registry_};
+  std::unique_ptr<stats::MetricsHttpServer> metrics_http_;
+  std::mutex writable_dirs_mu_;
+  std::unordered_map<std::string, std::string> writable_dirs_;  // container id -> upper dir seen by stats
 };
 
 }  // namespace flint::server

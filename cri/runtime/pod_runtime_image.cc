@@ -1,0 +1,137 @@
+// Which image a container runs, and the shared read-only mounts of flist images.
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "cri/flist_image/startup_toml.h"
+#include "cri/runtime/oci_runtime_cli.h"
+#include "cri/runtime/overlay_mount.h"
+#include "cri/runtime/pod_runtime.h"
+
+namespace flint::runtime {
+namespace {
+
+// True when path is a FUSE mount served by a live flist-mount process.
+bool IsFuseMounted(const std::string& path) {
+  absl::StatusOr<std::string> mountinfo = fs::ReadFile("/proc/self/mountinfo");
+  if (!mountinfo.ok()) return false;
+  std::string needle = " " + path + " ";
+  size_t at = mountinfo->find(needle);
+  while (at != std::string::npos) {
+    size_t line_end = mountinfo->find('\n', at);
+    std::string rest = mountinfo->substr(at, line_end - at);
+    if (rest.find(" - fuse") != std::string::npos) return true;
+    at = mountinfo->find(needle, at + 1);
+  }
+  return false;
+}
+
+// The OCI image config equivalent of a flist's /.startup.toml.
+std::string StartupToImageConfig(const flist_image::StartupConfig& startup) {
+  nlohmann::json config = nlohmann::json::object();
+  if (!startup.argv.empty()) config["Entrypoint"] = startup.argv;
+  std::vector<std::string> env;
+  for (const auto& [k, v] : startup.env) env.push_back(k + "=" + v);
+  if (!env.empty()) config["Env"] = env;
+  if (!startup.dir.empty()) config["WorkingDir"] = startup.dir;
+  return nlohmann::json{{"config", config}}.dump();
+}
+
+}  // namespace
+
+absl::StatusOr<PodRuntime::ContainerImage> PodRuntime::ResolveContainerImage(const v1::ContainerConfig& config) {
+  const std::string& ref = config.image().image();
+  ContainerImage out;
+  if (flists_ != nullptr) {
+    if (std::optional<flist_image::FlistImage> flist = flists_->Find(ref)) {
+      absl::StatusOr<std::string> mountpoint = EnsureFlistMount(*flist);
+      if (!mountpoint.ok()) return mountpoint.status();
+      out.is_flist = true;
+      out.id = flist->id;
+      out.ref = flist->id;
+      out.name = flist->names.empty() ? flist->id : flist->names.front();
+      out.lower_dirs = {*mountpoint};
+      out.flist_mount = *mountpoint;
+      // The hub's converter leaves the entrypoint in /.startup.toml; reading it fetches only its blocks.
+      absl::StatusOr<std::string> startup = fs::ReadFile(*mountpoint + "/.startup.toml");
+      if (startup.ok()) {
+        absl::StatusOr<flist_image::StartupConfig> parsed = flist_image::ParseStartupToml(*startup);
+        if (!parsed.ok()) return absl::Status(parsed.status().code(), absl::StrCat("flist ", out.name, ": ", parsed.status().message()));
+        out.config_json = StartupToImageConfig(*parsed);
+      } else {
+        out.config_json = "{}";
+      }
+      return out;
+    }
+    if (flist_image::IsFlistReference(ref)) {
+      return absl::NotFoundError(absl::StrCat("flist image \"", ref, "\" not found; pull it first"));
+    }
+  }
+  absl::StatusOr<std::optional<image::Image>> found = images_->Status(ref);
+  if (!found.ok()) return absl::Status(found.status().code(), absl::StrCat("resolve image ", ref, ": ", found.status().message()));
+  if (!found->has_value()) return absl::NotFoundError(absl::StrCat("image \"", ref, "\" not found; pull it first"));
+  const image::Image& image = **found;
+  out.id = image.id;
+  out.ref = image.repo_digests.empty() ? image.id : image.repo_digests.front();
+  out.name = image.repo_tags.empty() ? image.id : image.repo_tags.front();
+  out.config_json = image.config_json;
+  absl::StatusOr<std::vector<std::string>> layers = images_->LayerDirs(image.id);
+  if (!layers.ok()) return absl::Status(layers.status().code(), absl::StrCat("image layers: ", layers.status().message()));
+  out.lower_dirs = *layers;
+  return out;
+}
+
+absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::FlistImage& image) {
+  if (options_.flist_mount_binary.empty()) {
+    return absl::FailedPreconditionError("flist images need the flist-mount binary beside flintd");
+  }
+  std::string hex = image.id.substr(image.id.find(':') + 1);
+  std::string mountpoint = absl::StrCat(config_.state_dir, "/flists/", hex, "/mnt");
+  std::lock_guard lock(flist_mounts_mu_);
+  if (IsFuseMounted(mountpoint)) return mountpoint;
+  (void)Unmount(mountpoint);  // a dead FUSE server leaves ENOTCONN behind
+  if (absl::Status s = fs::MakeDirs(mountpoint, 0755); !s.ok()) return s;
+  std::string cache = config_.flist.cache_dir.empty() ? config_.root_dir + "/flist/cache" : config_.flist.cache_dir;
+  if (absl::Status s = fs::MakeDirs(cache, 0700); !s.ok()) return s;
+  // flist-mount detaches once the mount serves, so it outlives flintd restarts like the shims do.
+  RuntimeHandler mounter{options_.flist_mount_binary, {}, false};
+  std::vector<std::string> args = {image.path, mountpoint, "--cache", cache,
+                                   "--cache-size", std::to_string(config_.flist.cache_max_bytes >> 20)};
+  if (!config_.flist.default_store.empty()) {
+    args.push_back("--default-store");
+    args.push_back(config_.flist.default_store);
+  }
+  absl::StatusOr<std::string> out = RunOciRuntime(mounter, args, "", absl::Seconds(60));
+  if (!out.ok()) {
+    return absl::Status(out.status().code(), absl::StrCat("mount flist ", image.id, ": ", out.status().message()));
+  }
+  if (!IsFuseMounted(mountpoint)) {
+    return absl::InternalError(absl::StrCat("mount flist ", image.id, ": flist-mount returned but ", mountpoint,
+                                            " is not mounted"));
+  }
+  FLINT_LOG(INFO) << "mounted flist " << image.id << " at " << mountpoint;
+  return mountpoint;
+}
+
+void PodRuntime::ReleaseFlistMount(const std::string& mountpoint, const std::string& exclude_container) {
+  if (mountpoint.empty()) return;
+  std::lock_guard lock(flist_mounts_mu_);
+  for (const ContainerRecord& other : store_->Containers()) {
+    if (other.id() != exclude_container && other.flist_mount() == mountpoint) return;  // still in use
+  }
+  // The FUSE server exits when its mount goes away.
+  if (absl::Status s = Unmount(mountpoint); !s.ok()) {
+    FLINT_LOG(WARN) << "unmount flist " << mountpoint << ": " << s.message();
+    return;
+  }
+  (void)rmdir(mountpoint.c_str());
+  FLINT_LOG(INFO) << "unmounted flist at " << mountpoint;
+}
+
+}  // namespace flint::runtime

@@ -1,0 +1,284 @@
+#include "flist-snapshotter/cache/block_cache.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "flist-snapshotter/block/blake2b.h"
+#include "flist-snapshotter/store/dir_store.h"
+#include "gtest/gtest.h"
+
+namespace flint::flist {
+namespace {
+
+// Counts GETs and can slow them down, to make fetches overlap.
+class CountingStore : public BlockStore {
+ public:
+  explicit CountingStore(BlockStore& inner) : inner_(inner) {}
+  absl::StatusOr<std::string> Get(std::string_view id) override {
+    ++gets;
+    if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
+    return inner_.Get(id);
+  }
+  absl::Status Put(std::string_view id, std::string_view data) override { return inner_.Put(id, data); }
+  absl::StatusOr<bool> Exists(std::string_view id) override { return inner_.Exists(id); }
+  std::string Describe() const override { return "counting:" + inner_.Describe(); }
+
+  std::atomic<int> gets{0};
+  std::atomic<int> delay_ms{0};
+
+ private:
+  BlockStore& inner_;
+};
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+class BlockCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/flist-cache-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    dir_store_ = std::make_unique<DirStore>(root_ + "/store");
+    std::filesystem::create_directories(root_ + "/store");
+    store_ = std::make_unique<CountingStore>(*dir_store_);
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  // Encodes `plain` as a v2 block, puts it in the store and returns its ref.
+  BlockRef AddBlock(const std::string& plain) {
+    auto enc = EncodeBlock(BlockFormat::kV2, plain);
+    EXPECT_TRUE(enc.ok()) << enc.status();
+    EXPECT_TRUE(dir_store_->Put(enc->id, enc->data).ok());
+    return BlockRef{enc->id, enc->key};
+  }
+
+  std::unique_ptr<BlockCache> OpenCache(uint64_t max_bytes = 0) {
+    BlockCacheOptions o;
+    o.dir = root_ + "/cache";
+    o.max_bytes = max_bytes;
+    auto c = BlockCache::Open(o);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? *std::move(c) : nullptr;
+  }
+
+  std::string root_;
+  std::unique_ptr<DirStore> dir_store_;
+  std::unique_ptr<CountingStore> store_;
+};
+
+TEST_F(BlockCacheTest, MissFetchesOnceThenHitsFromDisk) {
+  const std::string plain = RandomBytes(300000, 1);
+  const BlockRef ref = AddBlock(plain);
+  auto cache = OpenCache();
+  auto got = cache->GetBlock(ref, BlockFormat::kV2, *store_);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, plain);
+  EXPECT_EQ(store_->gets, 1);
+  const std::string hex = HexEncode(ref.id);
+  EXPECT_TRUE(std::filesystem::exists(root_ + "/cache/" + hex.substr(0, 2) + "/" + hex));
+  EXPECT_EQ(cache->PathFor(ref.id), root_ + "/cache/" + hex.substr(0, 2) + "/" + hex);
+
+  got = cache->GetBlock(ref, BlockFormat::kV2, *store_);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, plain);
+  char buf[100];
+  auto n = cache->ReadBlock(ref, BlockFormat::kV2, *store_, 1000, buf, sizeof(buf));
+  ASSERT_TRUE(n.ok());
+  ASSERT_EQ(*n, sizeof(buf));
+  EXPECT_EQ(std::string(buf, 100), plain.substr(1000, 100));
+  // Reads past the end of the block are short.
+  n = cache->ReadBlock(ref, BlockFormat::kV2, *store_, plain.size() - 10, buf, sizeof(buf));
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 10u);
+  EXPECT_EQ(store_->gets, 1);
+  const BlockCacheStats s = cache->stats();
+  EXPECT_EQ(s.misses, 1u);
+  EXPECT_EQ(s.hits, 3u);
+  EXPECT_EQ(s.fetches, 1u);
+  EXPECT_GT(s.bytes_fetched, 0u);
+  EXPECT_EQ(s.cached_blocks, 1u);
+}
+
+TEST_F(BlockCacheTest, ConcurrentMissesShareOneFetch) {
+  const std::string plain = RandomBytes(200000, 2);
+  const BlockRef ref = AddBlock(plain);
+  auto cache = OpenCache();
+  store_->delay_ms = 300;
+  constexpr int kThreads = 8;
+  std::barrier start(kThreads);
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      char buf[64];
+      auto n = cache->ReadBlock(ref, BlockFormat::kV2, *store_, static_cast<uint64_t>(i) * 1000, buf, sizeof(buf));
+      if (n.ok() && *n == sizeof(buf) && std::string(buf, 64) == plain.substr(i * 1000, 64)) ++good;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(good, kThreads);
+  EXPECT_EQ(store_->gets, 1);
+  const BlockCacheStats s = cache->stats();
+  EXPECT_EQ(s.fetches, 1u);
+  EXPECT_EQ(s.coalesced + s.hits, static_cast<uint64_t>(kThreads - 1));
+  EXPECT_GE(s.coalesced, 1u);
+}
+
+TEST_F(BlockCacheTest, EvictsLeastRecentlyUsedAboveLimit) {
+  std::vector<BlockRef> refs;
+  for (uint32_t i = 0; i < 4; ++i) refs.push_back(AddBlock(RandomBytes(100000, 10 + i)));
+  auto cache = OpenCache(250000);  // room for two blocks (+ headers)
+  ASSERT_TRUE(cache->GetBlock(refs[0], BlockFormat::kV2, *store_).ok());
+  ASSERT_TRUE(cache->GetBlock(refs[1], BlockFormat::kV2, *store_).ok());
+  ASSERT_TRUE(cache->GetBlock(refs[0], BlockFormat::kV2, *store_).ok());  // 0 is now newer than 1
+  ASSERT_TRUE(cache->GetBlock(refs[2], BlockFormat::kV2, *store_).ok());  // evicts 1
+  EXPECT_TRUE(cache->Contains(refs[0].id));
+  EXPECT_FALSE(cache->Contains(refs[1].id));
+  EXPECT_TRUE(cache->Contains(refs[2].id));
+  EXPECT_FALSE(std::filesystem::exists(cache->PathFor(refs[1].id)));
+  ASSERT_TRUE(cache->GetBlock(refs[3], BlockFormat::kV2, *store_).ok());  // evicts 0
+  EXPECT_FALSE(cache->Contains(refs[0].id));
+  const BlockCacheStats s = cache->stats();
+  EXPECT_EQ(s.evictions, 2u);
+  EXPECT_EQ(s.cached_blocks, 2u);
+  EXPECT_LE(s.cached_bytes, 250000u);
+  EXPECT_EQ(store_->gets, 4);
+  // An evicted block is fetched again.
+  ASSERT_TRUE(cache->GetBlock(refs[1], BlockFormat::kV2, *store_).ok());
+  EXPECT_EQ(store_->gets, 5);
+}
+
+TEST_F(BlockCacheTest, ReopenIndexesExistingBlocksAndDropsTempFiles) {
+  const std::string plain = RandomBytes(50000, 3);
+  const BlockRef ref = AddBlock(plain);
+  {
+    auto cache = OpenCache();
+    ASSERT_TRUE(cache->GetBlock(ref, BlockFormat::kV2, *store_).ok());
+  }
+  const std::string hex = HexEncode(ref.id);
+  const std::string temp = root_ + "/cache/" + hex.substr(0, 2) + "/.tmp-leftover";
+  std::ofstream(temp) << "partial";
+  auto cache = OpenCache();
+  EXPECT_TRUE(cache->Contains(ref.id));
+  EXPECT_FALSE(std::filesystem::exists(temp));
+  EXPECT_EQ(cache->stats().cached_blocks, 1u);
+  auto got = cache->GetBlock(ref, BlockFormat::kV2, *store_);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, plain);
+  EXPECT_EQ(store_->gets, 1);  // only the first process fetched
+}
+
+TEST_F(BlockCacheTest, ReopenEvictsDownToTheLimit) {
+  std::vector<BlockRef> refs;
+  {
+    auto cache = OpenCache();
+    for (uint32_t i = 0; i < 3; ++i) {
+      refs.push_back(AddBlock(RandomBytes(100000, 20 + i)));
+      ASSERT_TRUE(cache->GetBlock(refs.back(), BlockFormat::kV2, *store_).ok());
+    }
+  }
+  auto cache = OpenCache(150000);
+  EXPECT_EQ(cache->stats().cached_blocks, 1u);
+  EXPECT_EQ(cache->stats().evictions, 2u);
+}
+
+TEST_F(BlockCacheTest, CorruptStoreBlockIsAnErrorAndNotCached) {
+  const std::string plain = RandomBytes(10000, 4);
+  auto enc = EncodeBlock(BlockFormat::kV2, plain);
+  ASSERT_TRUE(enc.ok());
+  std::string bad = enc->data;
+  bad[bad.size() / 2] ^= 0x5a;
+  ASSERT_TRUE(dir_store_->Put(enc->id, bad).ok());
+  auto cache = OpenCache();
+  auto got = cache->GetBlock(BlockRef{enc->id, enc->key}, BlockFormat::kV2, *store_);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
+  EXPECT_FALSE(cache->Contains(enc->id));
+  EXPECT_EQ(cache->stats().fetch_errors, 1u);
+}
+
+TEST_F(BlockCacheTest, MissingBlockIsNotFound) {
+  auto enc = EncodeBlock(BlockFormat::kV2, "never stored");
+  ASSERT_TRUE(enc.ok());
+  auto cache = OpenCache();
+  auto got = cache->GetBlock(BlockRef{enc->id, enc->key}, BlockFormat::kV2, *store_);
+  EXPECT_TRUE(absl::IsNotFound(got.status())) << got.status();
+}
+
+TEST_F(BlockCacheTest, WrongKeyNeverGetsCachedPlaintext) {
+  const std::string plain = RandomBytes(20000, 5);
+  const BlockRef ref = AddBlock(plain);
+  auto cache = OpenCache();
+  ASSERT_TRUE(cache->GetBlock(ref, BlockFormat::kV2, *store_).ok());
+  BlockRef wrong = ref;
+  wrong.key[0] ^= 1;
+  auto got = cache->GetBlock(wrong, BlockFormat::kV2, *store_);
+  EXPECT_FALSE(got.ok());
+  // The right key still hits.
+  EXPECT_TRUE(cache->GetBlock(ref, BlockFormat::kV2, *store_).ok());
+}
+
+TEST_F(BlockCacheTest, TruncatedCacheFileIsRefetched) {
+  const std::string plain = RandomBytes(40000, 6);
+  const BlockRef ref = AddBlock(plain);
+  auto cache = OpenCache();
+  ASSERT_TRUE(cache->GetBlock(ref, BlockFormat::kV2, *store_).ok());
+  ASSERT_EQ(truncate(cache->PathFor(ref.id).c_str(), 1000), 0);
+  auto got = cache->GetBlock(ref, BlockFormat::kV2, *store_);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, plain);
+  EXPECT_EQ(store_->gets, 2);
+  EXPECT_EQ(std::filesystem::file_size(cache->PathFor(ref.id)), 48 + plain.size());
+}
+
+TEST_F(BlockCacheTest, VerifyHitsCatchesBitRot) {
+  const std::string plain = RandomBytes(40000, 7);
+  const BlockRef ref = AddBlock(plain);
+  BlockCacheOptions o;
+  o.dir = root_ + "/cache";
+  o.verify_hits = true;
+  auto cache = BlockCache::Open(o);
+  ASSERT_TRUE(cache.ok());
+  ASSERT_TRUE((*cache)->GetBlock(ref, BlockFormat::kV2, *store_).ok());
+  {
+    std::fstream f((*cache)->PathFor(ref.id), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(48 + 100);
+    f.put('\x7f' ^ plain[100]);
+  }
+  auto got = (*cache)->GetBlock(ref, BlockFormat::kV2, *store_);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, plain);
+  EXPECT_EQ(store_->gets, 2);
+}
+
+TEST(LruIndexTest, OrdersByUseAndKeepsTheNamedEntry) {
+  LruIndex lru;
+  lru.Insert("a", 10);
+  lru.Insert("b", 10);
+  lru.Insert("c", 10);
+  EXPECT_TRUE(lru.Touch("a"));
+  EXPECT_FALSE(lru.Touch("zz"));
+  auto evicted = lru.EvictTo(15, "b");
+  EXPECT_EQ(evicted, (std::vector<std::string>{"c", "a"}));
+  EXPECT_EQ(lru.bytes(), 10u);
+  EXPECT_TRUE(lru.Contains("b"));
+}
+
+}  // namespace
+}  // namespace flint::flist

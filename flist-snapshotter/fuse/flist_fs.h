@@ -1,0 +1,107 @@
+// The read-only filesystem behind a flist mount: answers libfuse low-level
+// requests from the in-memory model and reads file data block by block
+// through the shared BlockCache. Inode numbers are entry index + 1, so they
+// are stable for a given flist (the root is FUSE_ROOT_ID).
+#pragma once
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "flist-snapshotter/block/block_codec.h"
+#include "flist-snapshotter/cache/block_cache.h"
+#include "flist-snapshotter/flist/model.h"
+#include "flist-snapshotter/fuse/prefetcher.h"
+#include "flist-snapshotter/store/block_store.h"
+
+namespace flint::flist {
+
+struct FlistFsOptions {
+  // After a sequential read, fetch this many following blocks in the
+  // background (0 disables prefetch).
+  int prefetch_blocks = 8;
+  int prefetch_threads = 4;
+  size_t prefetch_queue = 64;
+  // Kernel caching of attributes and names; the content never changes.
+  double attr_timeout_seconds = 86400;
+};
+
+struct FlistFsStats {
+  uint64_t reads = 0;
+  uint64_t bytes_read = 0;
+  uint64_t read_errors = 0;
+  uint64_t prefetch_scheduled = 0;
+  uint64_t prefetch_errors = 0;
+};
+
+class FlistFs {
+ public:
+  FlistFs(std::shared_ptr<const Flist> flist, BlockCache* cache, BlockStore* store, FlistFsOptions options);
+  ~FlistFs();
+
+  static const fuse_lowlevel_ops& Ops();
+
+  // Stops background prefetching (before the cache or store go away).
+  void StopPrefetch() { prefetcher_.Stop(); }
+  void WaitPrefetchIdle() { prefetcher_.WaitIdle(); }
+  FlistFsStats stats() const;
+  const Flist& flist() const { return *flist_; }
+
+ private:
+  struct OpenFile {
+    uint32_t index;
+    std::mutex mu;
+    int64_t last_block = -1;       // last block index read through this handle
+    int64_t prefetched_upto = -1;  // highest block index already scheduled
+  };
+
+  const Entry* EntryOf(fuse_ino_t ino) const;
+  struct stat Attr(uint32_t index) const;
+  void FillEntry(uint32_t index, fuse_entry_param* e) const;
+  void MaybePrefetch(OpenFile& file, const Entry& entry, uint64_t offset, size_t size);
+
+  // Request handlers (called through Ops()).
+  void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void GetAttr(fuse_req_t req, fuse_ino_t ino);
+  void ReadLink(fuse_req_t req, fuse_ino_t ino);
+  void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+  void Release(fuse_req_t req, fuse_file_info* fi);
+  void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus);
+  void StatFs(fuse_req_t req);
+  void Access(fuse_req_t req, fuse_ino_t ino, int mask);
+
+  friend struct FlistFsOps;
+
+  std::shared_ptr<const Flist> flist_;
+  BlockCache* cache_;
+  BlockStore* store_;
+  FlistFsOptions options_;
+  BlockFormat format_;
+  std::vector<uint32_t> parent_;  // by entry index
+  std::vector<uint32_t> nlink_;
+  uint64_t total_bytes_ = 0;
+
+  // Handles the kernel has not released yet (an aborted connection never
+  // sends release, so the rest are freed with the filesystem).
+  std::mutex open_mu_;
+  std::unordered_map<OpenFile*, std::unique_ptr<OpenFile>> open_files_;
+
+  std::mutex prefetch_mu_;
+  std::unordered_set<std::string> prefetch_inflight_;  // block ids queued or running
+  Prefetcher prefetcher_;
+
+  std::atomic<uint64_t> reads_{0}, bytes_read_{0}, read_errors_{0}, prefetch_scheduled_{0},
+      prefetch_errors_{0};
+};
+
+}  // namespace flint::flist

@@ -1,0 +1,89 @@
+// One read-only FUSE mount of a flist, served by threads of this process.
+//
+// flintd mounts each flist image once (e.g. /var/lib/flint/flist/ro/<digest>)
+// and gives every container of that image an overlayfs with
+// lowerdir=<that mountpoint> and its own upper/work dirs. Unmount the
+// overlays before the FlistMount.
+//
+//   auto cache = BlockCache::Open({.dir = "/var/cache/flint/blocks", .max_bytes = 10 << 30});
+//   auto flist = std::make_shared<const Flist>(*ReadFlistFile(path));
+//   auto store = OpenStoreForFlist(*flist, "", default_url);
+//   auto mount = FlistMount::Mount(flist, cache->get(), store->get(), "/mnt/x");
+//   ...
+//   (*mount)->Unmount();  // also done by the destructor
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "flist-snapshotter/cache/block_cache.h"
+#include "flist-snapshotter/flist/model.h"
+#include "flist-snapshotter/fuse/flist_fs.h"
+#include "flist-snapshotter/store/block_store.h"
+
+struct fuse_session;
+
+namespace flint::flist {
+
+struct FlistMountOptions {
+  FlistFsOptions fs;
+  int max_fuse_threads = 8;
+  bool allow_other = true;          // containers run as other users
+  bool default_permissions = true;  // let the kernel check modes
+  // Honour setuid bits and device nodes on the FUSE mount itself. An
+  // overlay on top applies its own mount flags, so this is rarely needed.
+  bool suid_dev = false;
+  std::string fsname = "flint-flist";
+  std::string subtype = "flist";  // fstype shows as fuse.<subtype>
+};
+
+class FlistMount {
+ public:
+  // Mounts `flist` read-only at `mountpoint` (an existing directory) and
+  // starts serving it. `cache` and `store` are not owned and must outlive
+  // the mount; both are shared with other mounts.
+  static absl::StatusOr<std::unique_ptr<FlistMount>> Mount(std::shared_ptr<const Flist> flist,
+                                                           BlockCache* cache, BlockStore* store,
+                                                           const std::string& mountpoint,
+                                                           FlistMountOptions options = {});
+  // Reads the .fl/.flist file first.
+  static absl::StatusOr<std::unique_ptr<FlistMount>> MountFile(const std::string& flist_path,
+                                                               BlockCache* cache, BlockStore* store,
+                                                               const std::string& mountpoint,
+                                                               FlistMountOptions options = {});
+
+  ~FlistMount();
+  FlistMount(const FlistMount&) = delete;
+  FlistMount& operator=(const FlistMount&) = delete;
+
+  // Unmounts and stops the server threads. If the mount is still in use it
+  // is aborted (users then get ENOTCONN) and detached. Idempotent.
+  absl::Status Unmount();
+
+  // Blocks until the FUSE loop ends: after Unmount() or an unmount from
+  // outside (fusermount3 -u, umount).
+  void Wait();
+
+  const std::string& mountpoint() const { return mountpoint_; }
+  FlistFsStats stats() const { return fs_->stats(); }
+  // Waits until queued prefetches are done (tests, benchmarks).
+  void WaitPrefetchIdle() { fs_->WaitPrefetchIdle(); }
+
+ private:
+  FlistMount() = default;
+
+  std::string mountpoint_;
+  std::unique_ptr<FlistFs> fs_;
+  fuse_session* session_ = nullptr;
+  std::thread loop_;
+  bool unmounted_ = false;
+  std::mutex loop_mu_;
+  std::condition_variable loop_done_cv_;
+  bool loop_done_ = false;
+};
+
+}  // namespace flint::flist

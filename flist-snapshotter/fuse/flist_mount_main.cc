@@ -1,0 +1,156 @@
+// flist-mount: serves one flist read-only over FUSE until unmounted or
+// signalled.
+//   flist-mount FLIST MOUNTPOINT [--store URL] [--default-store URL] --cache DIR
+//               [--cache-size MiB] [--prefetch BLOCKS] [--foreground]
+// --store overrides the flist's own routes; --default-store serves flists that name no store.
+// Without --foreground it detaches once the mount is up (the parent exits 0
+// then, or 1 if mounting failed).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "flist-snapshotter/cache/block_cache.h"
+#include "flist-snapshotter/flist/flist_reader.h"
+#include "flist-snapshotter/fuse/flist_mount.h"
+#include "flist-snapshotter/store/routed_store.h"
+#include "flist-snapshotter/util/absl_compat.h"
+
+namespace {
+
+int Usage() {
+  std::cerr << "usage: flist-mount FLIST MOUNTPOINT [--store URL] [--default-store URL] --cache DIR\n"
+               "                   [--cache-size MiB] [--prefetch BLOCKS] [--foreground]\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace flint::flist;
+  std::string flist_path, mountpoint, store_url, default_store_url, cache_dir;
+  uint64_t cache_mib = 0;
+  int prefetch = 8;
+  bool foreground = false;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    if (arg == "--foreground" || arg == "-f") {
+      foreground = true;
+    } else if (arg == "--store" || arg == "--default-store" || arg == "--cache" || arg == "--cache-size" ||
+               arg == "--prefetch") {
+      const char* v = value();
+      if (v == nullptr) return Usage();
+      if (arg == "--store") store_url = v;
+      if (arg == "--default-store") default_store_url = v;
+      if (arg == "--cache") cache_dir = v;
+      if (arg == "--cache-size" && !absl::SimpleAtoi(v, &cache_mib)) return Usage();
+      if (arg == "--prefetch" && !absl::SimpleAtoi(v, &prefetch)) return Usage();
+    } else if (!arg.empty() && arg[0] == '-') {
+      return Usage();
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (positional.size() != 2 || cache_dir.empty()) return Usage();
+  flist_path = positional[0];
+  mountpoint = positional[1];
+
+  int ready_pipe[2] = {-1, -1};
+  if (!foreground) {
+    if (pipe2(ready_pipe, O_CLOEXEC) != 0) return 1;
+    const pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid > 0) {
+      close(ready_pipe[1]);
+      char ok = 0;
+      const bool got = read(ready_pipe[0], &ok, 1) == 1;
+      return got && ok == 1 ? 0 : 1;
+    }
+    close(ready_pipe[0]);
+    setsid();
+  }
+  auto report_ready = [&](bool ok) {
+    if (ready_pipe[1] < 0) return;
+    const char c = ok ? 1 : 0;
+    (void)!write(ready_pipe[1], &c, 1);
+    close(ready_pipe[1]);
+    ready_pipe[1] = -1;
+    if (ok) {
+      const int devnull = open("/dev/null", O_RDWR);
+      if (devnull >= 0) {
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        close(devnull);
+      }
+    }
+  };
+
+  auto flist = ReadFlistFile(flist_path);
+  if (!flist.ok()) {
+    std::cerr << "flist-mount: " << flist.status().message() << "\n";
+    report_ready(false);
+    return 1;
+  }
+  auto shared = std::make_shared<const Flist>(*std::move(flist));
+  auto store = OpenStoreForFlist(*shared, store_url, default_store_url);
+  if (!store.ok()) {
+    std::cerr << "flist-mount: " << store.status().message() << "\n";
+    report_ready(false);
+    return 1;
+  }
+  BlockCacheOptions cache_options;
+  cache_options.dir = cache_dir;
+  cache_options.max_bytes = cache_mib << 20;
+  auto cache = BlockCache::Open(cache_options);
+  if (!cache.ok()) {
+    std::cerr << "flist-mount: " << cache.status().message() << "\n";
+    report_ready(false);
+    return 1;
+  }
+
+  // Signals are taken by sigwait below, never by the FUSE threads.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  FlistMountOptions options;
+  options.fs.prefetch_blocks = prefetch;
+  auto mount = FlistMount::Mount(shared, cache->get(), store->get(), mountpoint, options);
+  if (!mount.ok()) {
+    std::cerr << "flist-mount: " << mount.status().message() << "\n";
+    report_ready(false);
+    return 1;
+  }
+  report_ready(true);
+
+  // An unmount from outside ends the loop; turn that into a signal for main.
+  std::thread watcher([m = mount->get()] {
+    m->Wait();
+    kill(getpid(), SIGTERM);
+  });
+  int sig = 0;
+  sigwait(&signals, &sig);
+  const absl::Status status = (*mount)->Unmount();
+  watcher.join();
+  const BlockCacheStats s = (*cache)->stats();
+  std::cerr << "flist-mount: unmounted " << mountpoint << " (hits " << s.hits << ", misses " << s.misses
+            << ", fetched " << s.fetches << " blocks / " << s.bytes_fetched << " bytes)\n";
+  if (!status.ok()) {
+    std::cerr << "flist-mount: " << status.message() << "\n";
+    return 1;
+  }
+  return 0;
+}

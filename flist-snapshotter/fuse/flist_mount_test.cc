@@ -1,0 +1,667 @@
+// End-to-end tests of the lazy flist filesystem: a temp tree is packed with
+// the real packer into a dir:// (or redis://) store, mounted over FUSE in
+// this process, and read back through the kernel. Needs root and /dev/fuse.
+#include "flist-snapshotter/fuse/flist_mount.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <grp.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "flist-snapshotter/flist/flist_reader.h"
+#include "flist-snapshotter/flist/test_fixtures.h"
+#include "flist-snapshotter/pack/v2_writer.h"
+#include "flist-snapshotter/store/dir_store.h"
+#include "flist-snapshotter/store/routed_store.h"
+#include "flist-snapshotter/store/test_servers.h"
+#include "gtest/gtest.h"
+
+namespace flint::flist {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CountingStore : public BlockStore {
+ public:
+  explicit CountingStore(BlockStore& inner) : inner_(inner) {}
+  absl::StatusOr<std::string> Get(std::string_view id) override {
+    ++gets;
+    if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
+    return inner_.Get(id);
+  }
+  absl::Status Put(std::string_view id, std::string_view data) override { return inner_.Put(id, data); }
+  absl::StatusOr<bool> Exists(std::string_view id) override { return inner_.Exists(id); }
+  std::string Describe() const override { return "counting:" + inner_.Describe(); }
+
+  std::atomic<int> gets{0};
+  std::atomic<int> delay_ms{0};
+
+ private:
+  BlockStore& inner_;
+};
+
+std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream f(path, std::ios::binary);
+  f << data;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+bool IsMounted(const std::string& path) {
+  std::ifstream mounts("/proc/mounts");
+  std::string line;
+  while (std::getline(mounts, line)) {
+    std::istringstream fields(line);
+    std::string dev, mnt;
+    fields >> dev >> mnt;
+    if (mnt == path) return true;
+  }
+  return false;
+}
+
+// Removes an overlay even when an assertion fails half way.
+struct OverlayGuard {
+  std::string target;
+  ~OverlayGuard() {
+    if (!target.empty()) umount2(target.c_str(), MNT_DETACH);
+  }
+};
+
+constexpr size_t kBigSize = 3 * 1024 * 1024;  // 6 blocks
+
+class FlistMountTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root";
+    const int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+    if (fd < 0) GTEST_SKIP() << "/dev/fuse not usable";
+    close(fd);
+    char tmpl[] = "/tmp/flist-fuse-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    src_ = root_ + "/src";
+    mnt_ = root_ + "/mnt";
+    fs::create_directories(src_ + "/bin");
+    fs::create_directories(src_ + "/etc/sub");
+    fs::create_directories(src_ + "/tmp");
+    fs::create_directories(src_ + "/shared");
+    fs::create_directories(mnt_);
+
+    big_ = RandomBytes(kBigSize, 42);
+    WriteFile(src_ + "/big.bin", big_);
+    WriteFile(src_ + "/etc/hostname", "flint\n");
+    WriteFile(src_ + "/etc/sub/deep.txt", "deep file\n");
+    WriteFile(src_ + "/empty", "");
+    corrupt_ = RandomBytes(70000, 7);
+    WriteFile(src_ + "/corrupt.bin", corrupt_);
+    WriteFile(src_ + "/bin/su", "#!/bin/sh\necho su\n");
+    chmod((src_ + "/bin/su").c_str(), 04755);
+    chmod((src_ + "/tmp").c_str(), 01777);
+    chmod((src_ + "/shared").c_str(), 02775);
+    WriteFile(src_ + "/owned", "owned\n");
+    ASSERT_EQ(chown((src_ + "/owned").c_str(), 1234, 5678), 0);
+    chmod((src_ + "/owned").c_str(), 0640);
+    ASSERT_EQ(symlink("etc/hostname", (src_ + "/link").c_str()), 0);
+    ASSERT_EQ(symlink("/does/not/exist", (src_ + "/dangling").c_str()), 0);
+    ASSERT_EQ(mkfifo((src_ + "/fifo").c_str(), 0600), 0);
+    ASSERT_EQ(mknod((src_ + "/null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+    struct timespec times[2] = {{1600000000, 0}, {1600000000, 0}};
+    ASSERT_EQ(utimensat(AT_FDCWD, (src_ + "/etc/hostname").c_str(), times, 0), 0);
+  }
+
+  void TearDown() override {
+    mount_.reset();
+    if (!root_.empty()) {
+      EXPECT_FALSE(IsMounted(mnt_)) << "mount left behind at " << mnt_;
+      fs::remove_all(root_);
+    }
+  }
+
+  // Packs src_ into a .fl whose blocks go to a dir:// store.
+  void PackToDir() {
+    const std::string store_dir = root_ + "/store";
+    fs::create_directories(store_dir);
+    dir_store_ = std::make_unique<DirStore>(store_dir);
+    Pack(*dir_store_, "dir://" + store_dir);
+    counting_ = std::make_unique<CountingStore>(*dir_store_);
+  }
+
+  void Pack(BlockStore& store, const std::string& url) {
+    PackOptions options;
+    options.routes.push_back(Route{0, 255, url});
+    fl_ = root_ + "/image.fl";
+    auto stats = PackDirectory(src_, fl_, store, options);
+    ASSERT_TRUE(stats.ok()) << stats.status();
+    auto flist = ReadFlistFile(fl_);
+    ASSERT_TRUE(flist.ok()) << flist.status();
+    flist_ = std::make_shared<const Flist>(*std::move(flist));
+  }
+
+  void OpenCache(uint64_t max_bytes = 0) {
+    BlockCacheOptions o;
+    o.dir = root_ + "/cache";
+    o.max_bytes = max_bytes;
+    auto cache = BlockCache::Open(o);
+    ASSERT_TRUE(cache.ok()) << cache.status();
+    cache_ = *std::move(cache);
+  }
+
+  void Mount(int prefetch_blocks, BlockStore* store = nullptr) {
+    if (cache_ == nullptr) OpenCache();
+    FlistMountOptions options;
+    options.fs.prefetch_blocks = prefetch_blocks;
+    auto m = FlistMount::Mount(flist_, cache_.get(), store != nullptr ? store : counting_.get(), mnt_, options);
+    ASSERT_TRUE(m.ok()) << m.status();
+    mount_ = *std::move(m);
+    ASSERT_TRUE(IsMounted(mnt_));
+  }
+
+  // Reads `len` bytes at `off` through a fresh file descriptor.
+  std::string PRead(const std::string& rel, off_t off, size_t len) {
+    const int fd = open((mnt_ + rel).c_str(), O_RDONLY);
+    if (fd < 0) return "<open failed>";
+    std::string out(len, '\0');
+    const ssize_t n = pread(fd, out.data(), len, off);
+    close(fd);
+    if (n < 0) return "<read failed>";
+    out.resize(static_cast<size_t>(n));
+    return out;
+  }
+
+  // Drops the kernel's cached pages of a file so the next read reaches FUSE.
+  void DropPageCache(const std::string& rel) {
+    const int fd = open((mnt_ + rel).c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    close(fd);
+  }
+
+  std::string root_, src_, mnt_, fl_;
+  std::string big_, corrupt_;
+  std::unique_ptr<DirStore> dir_store_;
+  std::unique_ptr<CountingStore> counting_;
+  std::shared_ptr<const Flist> flist_;
+  std::unique_ptr<BlockCache> cache_;
+  std::unique_ptr<FlistMount> mount_;  // destroyed (unmounted) first in TearDown
+};
+
+TEST_F(FlistMountTest, ListsTheTreeWithModesOwnersAndTypes) {
+  PackToDir();
+  Mount(0);
+  std::set<std::string> names;
+  for (const auto& d : fs::directory_iterator(mnt_)) names.insert(d.path().filename().string());
+  EXPECT_EQ(names, (std::set<std::string>{"big.bin", "bin", "corrupt.bin", "dangling", "empty", "etc", "fifo",
+                                          "link", "null", "owned", "shared", "tmp"}));
+  std::set<std::string> deep;
+  for (const auto& d : fs::recursive_directory_iterator(mnt_ + "/etc")) deep.insert(d.path().string());
+  EXPECT_EQ(deep, (std::set<std::string>{mnt_ + "/etc/hostname", mnt_ + "/etc/sub", mnt_ + "/etc/sub/deep.txt"}));
+
+  struct stat st {};
+  ASSERT_EQ(stat((mnt_ + "/bin/su").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode, S_IFREG | 04755u);
+  ASSERT_EQ(stat((mnt_ + "/tmp").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode, S_IFDIR | 01777u);
+  ASSERT_EQ(stat((mnt_ + "/shared").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode, S_IFDIR | 02775u);
+  ASSERT_EQ(stat((mnt_ + "/owned").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode, S_IFREG | 0640u);
+  EXPECT_EQ(st.st_uid, 1234u);
+  EXPECT_EQ(st.st_gid, 5678u);
+  EXPECT_EQ(st.st_size, 6);
+  ASSERT_EQ(stat((mnt_ + "/big.bin").c_str(), &st), 0);
+  EXPECT_EQ(static_cast<size_t>(st.st_size), kBigSize);
+  ASSERT_EQ(stat((mnt_ + "/empty").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 0);
+  ASSERT_EQ(stat((mnt_ + "/etc/hostname").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1600000000);
+  ASSERT_EQ(lstat((mnt_ + "/fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  ASSERT_EQ(lstat((mnt_ + "/null").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(major(st.st_rdev), 1u);
+  EXPECT_EQ(minor(st.st_rdev), 3u);
+  ASSERT_EQ(stat((mnt_ + "/etc").c_str(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 3u);  // ".", its entry in "/", and sub/..
+
+  // Symlinks: readlink and following them.
+  EXPECT_EQ(fs::read_symlink(mnt_ + "/link").string(), "etc/hostname");
+  EXPECT_EQ(fs::read_symlink(mnt_ + "/dangling").string(), "/does/not/exist");
+  ASSERT_EQ(lstat((mnt_ + "/link").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_EQ(ReadAll(mnt_ + "/link"), "flint\n");
+
+  EXPECT_EQ(stat((mnt_ + "/nope").c_str(), &st), -1);
+  EXPECT_EQ(errno, ENOENT);
+
+  // No xattrs; statfs reports a read-only fs.
+  char value[16];
+  EXPECT_EQ(getxattr((mnt_ + "/etc/hostname").c_str(), "user.x", value, sizeof(value)), -1);
+  EXPECT_TRUE(errno == ENODATA || errno == ENOTSUP) << errno;
+  struct statvfs sv {};
+  ASSERT_EQ(statvfs(mnt_.c_str(), &sv), 0);
+  EXPECT_TRUE(sv.f_flag & ST_RDONLY);
+
+  std::ifstream mounts("/proc/mounts");
+  std::string line;
+  bool found = false;
+  while (std::getline(mounts, line)) {
+    if (line.find(" " + mnt_ + " ") != std::string::npos) {
+      found = true;
+      EXPECT_EQ(line.rfind("flint-flist " + mnt_ + " fuse.flist ro,", 0), 0u) << line;
+      EXPECT_NE(line.find("allow_other"), std::string::npos) << line;
+      EXPECT_NE(line.find("default_permissions"), std::string::npos) << line;
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST_F(FlistMountTest, WritesFailWithEROFS) {
+  PackToDir();
+  Mount(0);
+  EXPECT_EQ(open((mnt_ + "/etc/hostname").c_str(), O_WRONLY), -1);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_EQ(open((mnt_ + "/newfile").c_str(), O_CREAT | O_WRONLY, 0644), -1);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_EQ(mkdir((mnt_ + "/d").c_str(), 0755), -1);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_EQ(unlink((mnt_ + "/empty").c_str()), -1);
+  EXPECT_EQ(errno, EROFS);
+  EXPECT_EQ(chmod((mnt_ + "/empty").c_str(), 0777), -1);
+  EXPECT_EQ(errno, EROFS);
+}
+
+TEST_F(FlistMountTest, ReadsSmallAndMultiBlockFilesByteExact) {
+  PackToDir();
+  Mount(0);
+  EXPECT_EQ(ReadAll(mnt_ + "/etc/hostname"), "flint\n");
+  EXPECT_EQ(ReadAll(mnt_ + "/etc/sub/deep.txt"), "deep file\n");
+  EXPECT_EQ(ReadAll(mnt_ + "/empty"), "");
+  EXPECT_EQ(ReadAll(mnt_ + "/big.bin"), big_);
+
+  // Random offsets, including ones that straddle block boundaries and the end.
+  DropPageCache("/big.bin");
+  std::mt19937 rng(9);
+  for (int i = 0; i < 50; ++i) {
+    const off_t off = static_cast<off_t>(rng() % kBigSize);
+    const size_t len = 1 + rng() % 300000;
+    const size_t expect_len = std::min(len, kBigSize - static_cast<size_t>(off));
+    ASSERT_EQ(PRead("/big.bin", off, len), big_.substr(static_cast<size_t>(off), expect_len)) << "off " << off;
+  }
+  EXPECT_EQ(PRead("/big.bin", 512 * 1024 - 5, 10), big_.substr(512 * 1024 - 5, 10));
+  EXPECT_EQ(PRead("/big.bin", kBigSize, 10), "");
+}
+
+TEST_F(FlistMountTest, FetchesOnlyTheTouchedBlocksWithoutPrefetch) {
+  PackToDir();
+  Mount(0);
+  EXPECT_EQ(PRead("/big.bin", 0, 10), big_.substr(0, 10));
+  EXPECT_EQ(counting_->gets, 1);
+  // A read in the 5th block fetches that block only.
+  EXPECT_EQ(PRead("/big.bin", 4 * 512 * 1024 + 100, 10), big_.substr(4 * 512 * 1024 + 100, 10));
+  EXPECT_EQ(counting_->gets, 2);
+  EXPECT_EQ(cache_->stats().fetches, 2u);
+
+  // With the page cache dropped, a re-read reaches FUSE and hits the block cache.
+  const uint64_t hits_before = cache_->stats().hits;
+  DropPageCache("/big.bin");
+  EXPECT_EQ(PRead("/big.bin", 0, 4096), big_.substr(0, 4096));
+  EXPECT_EQ(counting_->gets, 2);
+  EXPECT_GT(cache_->stats().hits, hits_before);
+}
+
+TEST_F(FlistMountTest, SequentialReadPrefetchesTheNextBlocks) {
+  PackToDir();
+  Mount(/*prefetch_blocks=*/2);
+  EXPECT_EQ(PRead("/big.bin", 0, 10), big_.substr(0, 10));
+  mount_->WaitPrefetchIdle();
+  EXPECT_EQ(counting_->gets, 3);  // block 0, plus 1 and 2 in the background
+  EXPECT_EQ(mount_->stats().prefetch_scheduled, 2u);
+  // Reading them now costs no fetch.
+  EXPECT_EQ(PRead("/big.bin", 512 * 1024, 600 * 1024), big_.substr(512 * 1024, 600 * 1024));
+  mount_->WaitPrefetchIdle();
+  // The read continued the sequence (block 1 -> 2), so 3 and 4 were queued.
+  EXPECT_EQ(counting_->gets, 5);
+  EXPECT_EQ(ReadAll(mnt_ + "/big.bin"), big_);
+  mount_->WaitPrefetchIdle();
+  EXPECT_EQ(counting_->gets, 6);  // every block exactly once
+}
+
+TEST_F(FlistMountTest, ConcurrentReadersOfOneBlockFetchItOnce) {
+  PackToDir();
+  Mount(0);
+  counting_->delay_ms = 300;
+  constexpr int kThreads = 8;
+  std::barrier start(kThreads);
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      // Distinct pages of block 1, so the kernel sends separate reads.
+      const off_t off = 512 * 1024 + i * 64 * 1024;
+      const int fd = open((mnt_ + "/big.bin").c_str(), O_RDONLY);
+      start.arrive_and_wait();
+      char buf[100];
+      if (fd >= 0 && pread(fd, buf, sizeof(buf), off) == 100 &&
+          std::string(buf, 100) == big_.substr(static_cast<size_t>(off), 100)) {
+        ++good;
+      }
+      if (fd >= 0) close(fd);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(good, kThreads);
+  EXPECT_EQ(counting_->gets, 1);
+  EXPECT_EQ(cache_->stats().fetches, 1u);
+}
+
+TEST_F(FlistMountTest, SmallCacheEvictsWhileReadingABigFile) {
+  PackToDir();
+  OpenCache(/*max_bytes=*/1024 * 1024);
+  Mount(0);
+  EXPECT_EQ(ReadAll(mnt_ + "/big.bin"), big_);
+  const BlockCacheStats s = cache_->stats();
+  EXPECT_GE(s.evictions, 4u);
+  EXPECT_LE(s.cached_bytes, 1024u * 1024u);
+  EXPECT_EQ(counting_->gets, 6);
+  // Evicted blocks are fetched again when needed.
+  DropPageCache("/big.bin");
+  EXPECT_EQ(PRead("/big.bin", 0, 100), big_.substr(0, 100));
+  EXPECT_EQ(counting_->gets, 7);
+}
+
+TEST_F(FlistMountTest, TwoMountsShareOneBlockCache) {
+  PackToDir();
+  Mount(0);
+  const std::string second = root_ + "/mnt2";
+  fs::create_directories(second);
+  FlistMountOptions options;
+  options.fs.prefetch_blocks = 0;
+  auto other = FlistMount::Mount(flist_, cache_.get(), counting_.get(), second, options);
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(ReadAll(mnt_ + "/big.bin"), big_);
+  EXPECT_EQ(counting_->gets, 6);
+  EXPECT_EQ(ReadAll(second + "/big.bin"), big_);
+  EXPECT_EQ(counting_->gets, 6);  // the second mount only hit the cache
+  EXPECT_EQ((*other)->Unmount(), absl::OkStatus());
+  EXPECT_FALSE(IsMounted(second));
+}
+
+TEST_F(FlistMountTest, CorruptBlockInStoreIsEIO) {
+  PackToDir();
+  const Entry* e = flist_->Find("/corrupt.bin");
+  ASSERT_NE(e, nullptr);
+  ASSERT_EQ(e->blocks.size(), 1u);
+  const std::string path = dir_store_->PathFor(e->blocks[0].id);
+  std::string data = ReadAll(path);
+  ASSERT_FALSE(data.empty());
+  data[data.size() / 2] ^= 0x01;
+  WriteFile(path, data);
+  Mount(0);
+  const int fd = open((mnt_ + "/corrupt.bin").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  char buf[4096];
+  EXPECT_EQ(read(fd, buf, sizeof(buf)), -1);
+  EXPECT_EQ(errno, EIO);
+  close(fd);
+  EXPECT_FALSE(cache_->Contains(e->blocks[0].id));
+  EXPECT_GE(mount_->stats().read_errors, 1u);
+  // Other files are unaffected.
+  EXPECT_EQ(ReadAll(mnt_ + "/etc/hostname"), "flint\n");
+}
+
+TEST_F(FlistMountTest, KernelChecksPermissionsForOtherUsers) {
+  PackToDir();
+  Mount(0);
+  ASSERT_EQ(chmod(root_.c_str(), 0755), 0);  // mkdtemp made it 0700
+  // /owned is 0640 1234:5678. allow_other lets other uids in at all;
+  // default_permissions makes the kernel apply the recorded modes.
+  auto open_as = [&](uid_t uid, gid_t gid, const std::string& path) -> int {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      if (setgroups(0, nullptr) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0) _exit(100);
+      const int fd = open(path.c_str(), O_RDONLY);
+      if (fd < 0) _exit(errno == EACCES ? 13 : 101);
+      char c;
+      _exit(read(fd, &c, 1) == 1 ? 0 : 102);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  EXPECT_EQ(open_as(1234, 1, mnt_ + "/owned"), 0);
+  EXPECT_EQ(open_as(999, 5678, mnt_ + "/owned"), 0);     // group read
+  EXPECT_EQ(open_as(999, 999, mnt_ + "/owned"), 13);     // others: no access
+  EXPECT_EQ(open_as(999, 999, mnt_ + "/etc/hostname"), 0);
+}
+
+TEST_F(FlistMountTest, ServesV1Blocks) {
+  // The packer writes v2; build a v1 model by hand to cover the XXTEA codec.
+  const std::string store_dir = root_ + "/store";
+  fs::create_directories(store_dir);
+  dir_store_ = std::make_unique<DirStore>(store_dir);
+  counting_ = std::make_unique<CountingStore>(*dir_store_);
+  const std::string content = RandomBytes(kBlockSize + 1000, 11);
+  Entry file;
+  file.type = EntryType::kRegular;
+  file.mode = 0644;
+  file.size = content.size();
+  for (size_t off = 0; off < content.size(); off += kBlockSize) {
+    auto enc = EncodeBlock(BlockFormat::kV1, std::string_view(content).substr(off, kBlockSize));
+    ASSERT_TRUE(enc.ok()) << enc.status();
+    ASSERT_TRUE(dir_store_->Put(enc->id, enc->data).ok());
+    file.blocks.push_back(BlockRef{enc->id, enc->key});
+  }
+  FlistBuilder builder(FlistVersion::kV1);
+  builder.root().mode = 0755;
+  ASSERT_TRUE(builder.Add(0, "data.bin", file).ok());
+  flist_ = std::make_shared<const Flist>(std::move(builder).Finish());
+  Mount(0);
+  EXPECT_EQ(ReadAll(mnt_ + "/data.bin"), content);
+  EXPECT_EQ(counting_->gets, 2);
+}
+
+TEST_F(FlistMountTest, RealFixtureTreeMatchesTheModel) {
+  auto flist = ReadFlistFile(testing::FixturePath("alpine-latest.fl"));
+  if (!flist.ok()) GTEST_SKIP() << "fixture missing: " << flist.status();
+  flist_ = std::make_shared<const Flist>(*std::move(flist));
+  // Its blocks live in a store we do not have: an empty one.
+  const std::string store_dir = root_ + "/store";
+  fs::create_directories(store_dir);
+  dir_store_ = std::make_unique<DirStore>(store_dir);
+  counting_ = std::make_unique<CountingStore>(*dir_store_);
+  Mount(0);
+  size_t checked = 0;
+  for (const Entry& e : flist_->entries()) {
+    struct stat st {};
+    const std::string path = mnt_ + e.path;
+    ASSERT_EQ(lstat(path.c_str(), &st), 0) << e.path;
+    EXPECT_EQ(st.st_mode, e.st_mode()) << e.path;
+    EXPECT_EQ(st.st_uid, e.uid) << e.path;
+    EXPECT_EQ(st.st_gid, e.gid) << e.path;
+    EXPECT_EQ(st.st_mtim.tv_sec, e.mtime) << e.path;
+    if (e.type == EntryType::kRegular) {
+      EXPECT_EQ(static_cast<uint64_t>(st.st_size), e.size) << e.path;
+    }
+    if (e.type == EntryType::kSymlink) {
+      EXPECT_EQ(fs::read_symlink(path).string(), e.link_target) << e.path;
+    }
+    if (e.type == EntryType::kDirectory) {
+      size_t n = 0;
+      for (auto it = fs::directory_iterator(path); it != fs::directory_iterator(); ++it) ++n;
+      EXPECT_EQ(n, e.children.size()) << e.path;
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, flist_->entries().size());
+  EXPECT_EQ(counting_->gets, 0);  // metadata never touches the store
+  // Reading a file whose blocks are missing fails cleanly.
+  for (const Entry& e : flist_->entries()) {
+    if (e.type != EntryType::kRegular || e.size == 0) continue;
+    const int fd = open((mnt_ + e.path).c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    char buf[16];
+    EXPECT_EQ(read(fd, buf, sizeof(buf)), -1);
+    EXPECT_EQ(errno, EIO);
+    close(fd);
+    break;
+  }
+}
+
+TEST_F(FlistMountTest, InodeNumbersAreStableAcrossMounts) {
+  PackToDir();
+  Mount(0);
+  struct stat a {}, b {};
+  ASSERT_EQ(stat((mnt_ + "/etc/sub/deep.txt").c_str(), &a), 0);
+  ASSERT_EQ(mount_->Unmount(), absl::OkStatus());
+  EXPECT_FALSE(IsMounted(mnt_));
+  mount_.reset();
+  Mount(0);
+  ASSERT_EQ(stat((mnt_ + "/etc/sub/deep.txt").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+}
+
+TEST_F(FlistMountTest, OverlayOnTopKeepsTheFlistIntact) {
+  PackToDir();
+  Mount(0);
+  const std::string upper = root_ + "/upper", work = root_ + "/work", merged = root_ + "/merged";
+  fs::create_directories(upper);
+  fs::create_directories(work);
+  fs::create_directories(merged);
+  const std::string opts = "lowerdir=" + mnt_ + ",upperdir=" + upper + ",workdir=" + work;
+  ASSERT_EQ(mount("overlay", merged.c_str(), "overlay", 0, opts.c_str()), 0) << strerror(errno);
+  OverlayGuard guard{merged};
+
+  // Untouched files come through FUSE (and fetch their blocks on demand).
+  EXPECT_EQ(counting_->gets, 0);
+  EXPECT_EQ(ReadAll(merged + "/big.bin"), big_);
+  EXPECT_EQ(counting_->gets, 6);
+  EXPECT_EQ(ReadAll(merged + "/link"), "flint\n");
+  struct stat st {};
+  ASSERT_EQ(stat((merged + "/bin/su").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode, S_IFREG | 04755u);
+
+  // New files and modifications land in upper.
+  WriteFile(merged + "/new.txt", "new\n");
+  EXPECT_EQ(ReadAll(upper + "/new.txt"), "new\n");
+  { std::ofstream(merged + "/etc/hostname", std::ios::app) << "more\n"; }
+  EXPECT_EQ(ReadAll(merged + "/etc/hostname"), "flint\nmore\n");
+  EXPECT_EQ(ReadAll(upper + "/etc/hostname"), "flint\nmore\n");
+  ASSERT_EQ(fs::create_directory(merged + "/etc/sub/newdir"), true);
+
+  // Deletes become whiteouts; the flist still has the files.
+  ASSERT_EQ(unlink((merged + "/etc/sub/deep.txt").c_str()), 0);
+  ASSERT_EQ(unlink((merged + "/big.bin").c_str()), 0);
+  EXPECT_FALSE(fs::exists(merged + "/big.bin"));
+  ASSERT_EQ(lstat((upper + "/big.bin").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));  // whiteout
+  EXPECT_EQ(ReadAll(mnt_ + "/etc/sub/deep.txt"), "deep file\n");
+  EXPECT_EQ(ReadAll(mnt_ + "/etc/hostname"), "flint\n");
+  EXPECT_EQ(ReadAll(mnt_ + "/big.bin"), big_);
+
+  ASSERT_EQ(umount2(merged.c_str(), 0), 0) << strerror(errno);
+  guard.target.clear();
+  EXPECT_FALSE(IsMounted(merged));
+}
+
+TEST_F(FlistMountTest, UnmountWhileBusyAbortsAndDetaches) {
+  PackToDir();
+  Mount(0);
+  const int fd = open((mnt_ + "/etc/hostname").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  const absl::Status s = mount_->Unmount();
+  EXPECT_FALSE(IsMounted(mnt_));
+  char buf[16];
+  // The open file now fails instead of hanging (or is served from the page cache).
+  const ssize_t n = pread(fd, buf, sizeof(buf), 0);
+  EXPECT_TRUE(n == -1 || n == 6) << n;
+  close(fd);
+  (void)s;
+}
+
+TEST_F(FlistMountTest, ServesBlocksFromARealRedisStore) {
+  testing::RedisServer redis;
+  if (!redis.ok()) GTEST_SKIP() << "redis-server not available";
+  const std::string url = "redis://127.0.0.1:" + std::to_string(redis.port());
+  auto store = OpenBlockStore(url);
+  ASSERT_TRUE(store.ok()) << store.status();
+  Pack(**store, url);
+  // Open the store the way flintd would: from the flist's own route table.
+  auto routed = OpenStoreForFlist(*flist_, "", "");
+  ASSERT_TRUE(routed.ok()) << routed.status();
+  counting_ = std::make_unique<CountingStore>(**routed);
+  Mount(/*prefetch_blocks=*/2);
+  EXPECT_EQ(ReadAll(mnt_ + "/big.bin"), big_);
+  EXPECT_EQ(ReadAll(mnt_ + "/etc/hostname"), "flint\n");
+  mount_->WaitPrefetchIdle();
+  EXPECT_EQ(counting_->gets, 7);  // the 6 blocks of big.bin and hostname, each once
+  mount_.reset();
+}
+
+TEST_F(FlistMountTest, FlistMountBinaryMountsAndExitsOnExternalUnmount) {
+  PackToDir();
+  const std::string cache = root_ + "/bincache";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl(FLIST_MOUNT_BIN, "flist-mount", fl_.c_str(), mnt_.c_str(), "--cache", cache.c_str(), "--foreground",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  bool mounted = false;
+  for (int i = 0; i < 100 && !mounted; ++i) {
+    mounted = IsMounted(mnt_);
+    if (!mounted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (mounted) {
+    EXPECT_EQ(ReadAll(mnt_ + "/etc/hostname"), "flint\n");
+    EXPECT_EQ(ReadAll(mnt_ + "/big.bin"), big_);
+    EXPECT_EQ(system(("fusermount3 -u " + mnt_).c_str()), 0);
+  }
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 100 && done == 0; ++i) {
+    done = waitpid(pid, &status, WNOHANG);
+    if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (done == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    umount2(mnt_.c_str(), MNT_DETACH);
+  }
+  ASSERT_TRUE(mounted);
+  EXPECT_EQ(done, pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_TRUE(fs::exists(cache));
+}
+
+}  // namespace
+}  // namespace flint::flist

@@ -1,0 +1,202 @@
+// Flist images through flintd: PullImage downloads only the flist file from an http hub
+// (busybox httpd on loopback), containers run on a lazily fetched FUSE mount with an overlay
+// on top, blocks come from a dir:// store on first read.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/fs.h"
+#include "test/e2e/pod_fixture.h"
+
+namespace flint::e2e {
+namespace {
+
+using testing::HasSubstr;
+
+size_t CountFiles(const std::string& dir) {
+  size_t n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file()) ++n;
+  }
+  return n;
+}
+
+int Shell(const std::string& cmd) { return system(cmd.c_str()); }
+
+class FlistE2E : public PodTestBase {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/flint-e2e-flist-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    work_ = tmpl;
+    store_ = work_ + "/store";
+    hub_ = work_ + "/hub";
+    std::string rootfs = work_ + "/rootfs";
+    ASSERT_TRUE(fs::MakeDirs(rootfs + "/bin").ok());
+    ASSERT_TRUE(fs::MakeDirs(rootfs + "/etc").ok());
+    ASSERT_TRUE(fs::MakeDirs(hub_ + "/flint").ok());
+    ASSERT_TRUE(fs::MakeDirs(store_).ok());
+    ASSERT_EQ(Shell("cp /bin/busybox " + rootfs + "/bin/busybox"), 0);
+    for (const char* applet : {"sh", "echo", "cat", "ls", "md5sum", "sleep", "head", "wc", "id"}) {
+      std::filesystem::create_symlink("busybox", rootfs + "/bin/" + applet);
+    }
+    ASSERT_TRUE(fs::WriteFileAtomic(rootfs + "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n").ok());
+    // 8 MiB that no container reads: its 16 blocks must never be fetched.
+    ASSERT_EQ(Shell("head -c 8388608 /dev/urandom > " + rootfs + "/untouched.bin"), 0);
+    ASSERT_EQ(Shell("head -c 1500000 /dev/urandom > " + rootfs + "/data.bin"), 0);
+    data_md5_ = Capture("md5sum " + rootfs + "/data.bin | cut -d' ' -f1");
+    ASSERT_TRUE(fs::WriteFileAtomic(rootfs + "/.startup.toml",
+                                    "[startup]\n[startup.entry]\nname = \"core.system\"\n"
+                                    "[startup.entry.args]\nname = \"/bin/sh\"\n"
+                                    "args = [\"-c\", \"echo hello from flist $GREETING in $(pwd); exec sleep 3600\"]\n"
+                                    "dir = \"/etc\"\n[startup.entry.args.env]\nGREETING = \"toml-env\"\n"
+                                    "PATH = \"/bin\"\n")
+                    .ok());
+    std::string pack = std::string(FLINT_BINARY_DIR) + "/flist-snapshotter/flist-tool pack " + rootfs + " " + hub_ +
+                       "/flint/busybox.fl --store dir://" + store_ + " >" + work_ + "/pack.log 2>&1";
+    ASSERT_EQ(Shell(pack), 0) << fs::ReadFile(work_ + "/pack.log").value_or("");
+    total_blocks_ = CountFiles(store_);
+    port_ = 30000 + getpid() % 20000;
+    httpd_ = fork();
+    if (httpd_ == 0) {
+      execl("/bin/busybox", "busybox", "httpd", "-f", "-p", ("127.0.0.1:" + std::to_string(port_)).c_str(), "-h",
+            hub_.c_str(), nullptr);
+      _exit(127);
+    }
+    hub_addr_ = "127.0.0.1:" + std::to_string(port_);
+    PodTestBase::SetUp();
+  }
+
+  void TearDown() override {
+    PodTestBase::TearDown();
+    if (httpd_ > 0) {
+      kill(httpd_, SIGTERM);
+      waitpid(httpd_, nullptr, 0);
+    }
+    (void)fs::RemoveAll(work_);
+  }
+
+  static std::string Capture(const std::string& cmd) {
+    FILE* pipe = popen(cmd.c_str(), "r");
+    char buf[512] = {};
+    size_t n = pipe ? fread(buf, 1, sizeof buf - 1, pipe) : 0;
+    if (pipe) pclose(pipe);
+    std::string out(buf, n);
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
+  }
+
+  std::string work_, store_, hub_, hub_addr_, data_md5_;
+  size_t total_blocks_ = 0;
+  int port_ = 0;
+  pid_t httpd_ = -1;
+};
+
+TEST_F(FlistE2E, PullOnlyMetadataThenRunLazily) {
+  std::string ref = hub_addr_ + "/flint/busybox.fl";
+  // PullImage with the kubelet's :latest appended.
+  std::string image_id;
+  for (int i = 0; i < 20 && image_id.empty(); ++i) {  // httpd may still be starting
+    v1::PullImageRequest request;
+    request.mutable_image()->set_image(ref + ":latest");
+    v1::PullImageResponse response;
+    grpc::Status status = flintd_->images().PullImage(Context(60).get(), request, &response);
+    if (status.ok()) image_id = response.image_ref();
+    else std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_THAT(image_id, testing::StartsWith("sha256:"));
+  std::string cache = flintd_->dir() + "/root/flist/cache";
+  EXPECT_EQ(CountFiles(cache), 0u) << "PullImage fetched blocks";
+
+  v1::ImageStatusRequest status_request;
+  status_request.mutable_image()->set_image(ref + ":latest");
+  v1::ImageStatusResponse status;
+  ASSERT_TRUE(flintd_->images().ImageStatus(Context().get(), status_request, &status).ok());
+  ASSERT_TRUE(status.has_image());
+  EXPECT_EQ(status.image().id(), image_id);
+  EXPECT_GT(status.image().size(), 9000000u) << "size is the content the flist describes";
+  EXPECT_THAT(status.image().repo_tags(), testing::Contains(ref + ":latest"));
+  v1::ListImagesResponse listed;
+  ASSERT_TRUE(flintd_->images().ListImages(Context().get(), v1::ListImagesRequest(), &listed).ok());
+  ASSERT_EQ(listed.images_size(), 1);
+
+  // No command: the flist's /.startup.toml gives entrypoint, env and working dir.
+  v1::PodSandboxConfig sandbox = SandboxConfig("flist-pod");
+  std::string pod = RunSandbox(sandbox);
+  v1::ContainerConfig config = ContainerConfig("app", image_id, {});
+  config.mutable_image()->set_user_specified_image(ref + ":latest");
+  std::string id = CreateContainer(pod, config, sandbox);
+  ASSERT_FALSE(id.empty());
+  StartContainer(id);
+  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
+  std::string log;
+  for (int i = 0; i < 50 && log.find("hello from flist") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    log = fs::ReadFile(ContainerStatus(id).log_path()).value_or("");
+  }
+  EXPECT_THAT(log, HasSubstr("hello from flist toml-env in /etc"));
+  v1::ContainerStatus container = ContainerStatus(id);
+  EXPECT_EQ(container.image_id(), image_id);
+  EXPECT_EQ(container.image().image(), ref + ":latest");
+
+  // Only what was read was fetched: busybox and the startup file, not the 8 MiB file.
+  size_t fetched = CountFiles(cache);
+  EXPECT_GT(fetched, 0u);
+  EXPECT_LE(fetched + 16, total_blocks_) << "fetched " << fetched << " of " << total_blocks_ << " blocks";
+  // Reading a multi-block file gives its exact bytes.
+  EXPECT_EQ(ExecSync(id, {"/bin/sh", "-c", "md5sum /data.bin | cut -d' ' -f1"}).stdout(), data_md5_ + "\n");
+  // Writes land in the container's own layer over the read-only flist.
+  EXPECT_EQ(ExecSync(id, {"/bin/sh", "-c", "echo local > /etc/new && rm /untouched.bin && cat /etc/new"}).stdout(),
+            "local\n");
+  EXPECT_LE(CountFiles(cache) + 16, total_blocks_) << "deleting a file must not fetch it";
+
+  // Removing the container releases the shared mount.
+  v1::StopPodSandboxRequest stop;
+  stop.set_pod_sandbox_id(pod);
+  v1::StopPodSandboxResponse stopped;
+  ASSERT_TRUE(flintd_->runtime().StopPodSandbox(Context(60).get(), stop, &stopped).ok());
+  v1::RemovePodSandboxRequest remove;
+  remove.set_pod_sandbox_id(pod);
+  v1::RemovePodSandboxResponse removed;
+  ASSERT_TRUE(flintd_->runtime().RemovePodSandbox(Context(60).get(), remove, &removed).ok());
+  std::string mounts = fs::ReadFile("/proc/self/mountinfo").value_or("");
+  EXPECT_THAT(mounts, testing::Not(HasSubstr(flintd_->dir() + "/run/flists/"))) << "flist mount left behind";
+
+  v1::RemoveImageRequest remove_image;
+  remove_image.mutable_image()->set_image(ref + ":latest");
+  v1::RemoveImageResponse removed_image;
+  ASSERT_TRUE(flintd_->images().RemoveImage(Context().get(), remove_image, &removed_image).ok());
+  ASSERT_TRUE(flintd_->images().ImageStatus(Context().get(), status_request, &status).ok());
+  EXPECT_FALSE(status.has_image());
+}
+
+TEST_F(FlistE2E, MissingFlistIsNotFoundAndCorruptFlistIsRejected) {
+  v1::PullImageRequest request;
+  request.mutable_image()->set_image(hub_addr_ + "/flint/nope.fl:latest");
+  v1::PullImageResponse response;
+  grpc::Status status;
+  for (int i = 0; i < 20; ++i) {
+    status = flintd_->images().PullImage(Context(60).get(), request, &response);
+    if (status.error_code() != grpc::StatusCode::UNKNOWN) break;  // httpd not up yet
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+  ASSERT_TRUE(fs::WriteFileAtomic(hub_ + "/flint/garbage.fl", "this is not an flist").ok());
+  request.mutable_image()->set_image(hub_addr_ + "/flint/garbage.fl");
+  status = flintd_->images().PullImage(Context(60).get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  v1::ListImagesResponse listed;
+  ASSERT_TRUE(flintd_->images().ListImages(Context().get(), v1::ListImagesRequest(), &listed).ok());
+  EXPECT_EQ(listed.images_size(), 0);
+}
+
+}  // namespace
+}  // namespace flint::e2e

@@ -1,0 +1,395 @@
+// Stats e2e: ContainerStats / PodSandboxStats numbers from real containers through flintd,
+// checked against loads whose size we know (a CPU quota, a fixed anonymous allocation, traffic),
+// and flintd's Prometheus endpoint.
+//
+// The host has 2 busy cores, so CPU checks allow for contention: a burner capped by a CFS quota
+// can never exceed its quota, but may get less while other work runs, so we take a few windows
+// of >= 3 s and require all of them under the cap and one of them close to it.
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <regex>
+#include <thread>
+
+#include "test/e2e/pod_fixture.h"
+
+namespace flint::e2e {
+namespace {
+
+constexpr double kNanoCores = 1e9;
+constexpr uint64_t kMiB = 1024 * 1024;
+
+class StatsE2E : public PodTestBase {
+ protected:
+  void SetUp() override {
+    PodTestBase::SetUp();
+    if (HasFatalFailure()) return;
+    image_ = PullImage(registry_ + "/flint/busybox:latest");
+  }
+
+  void TearDown() override {
+    PodTestBase::TearDown();  // removes the pods (and so their cgroups)
+    // Pod-level cgroups are the kubelet's to make and remove; these tests made them, via runc.
+    for (const std::string& cgroup : own_pod_cgroups_) {
+      for (const auto& controller : std::filesystem::directory_iterator("/sys/fs/cgroup")) {
+        std::string path = controller.path().string() + cgroup;
+        rmdir(path.c_str());
+        rmdir((path.substr(0, path.rfind('/'))).c_str());
+      }
+    }
+  }
+
+  // A pod whose cgroup parent is its own, named as the kubelet names it (…/pod<uid>).
+  v1::PodSandboxConfig OwnCgroupSandboxConfig(const std::string& name) {
+    v1::PodSandboxConfig config = SandboxConfig(name);
+    std::string parent = "/flint-e2e-stats-" + std::to_string(getpid()) + "/pod" + config.metadata().uid();
+    config.mutable_linux()->set_cgroup_parent(parent);
+    own_pod_cgroups_.push_back(parent);
+    return config;
+  }
+
+  std::string RunContainer(const std::string& pod, const v1::PodSandboxConfig& sandbox_config, v1::ContainerConfig config) {
+    std::string id = CreateContainer(pod, config, sandbox_config);
+    if (id.empty()) return id;
+    StartContainer(id);
+    EXPECT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
+    return id;
+  }
+
+  v1::ContainerStats Stats(const std::string& id) {
+    v1::ContainerStatsRequest request;
+    request.set_container_id(id);
+    v1::ContainerStatsResponse response;
+    grpc::Status status = flintd_->runtime().ContainerStats(Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.stats();
+  }
+
+  v1::PodSandboxStats PodStats(const std::string& id) {
+    v1::PodSandboxStatsRequest request;
+    request.set_pod_sandbox_id(id);
+    v1::PodSandboxStatsResponse response;
+    grpc::Status status = flintd_->runtime().PodSandboxStats(Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.stats();
+  }
+
+  // CPU rate over a window of `seconds`, as flintd reports it (usage_nano_cores of the second
+  // sample is the rate since the first), cross-checked against the cumulative counters.
+  double CpuCoresOver(const std::string& id, int seconds) {
+    v1::ContainerStats first = Stats(id);
+    std::this_thread::sleep_for(std::chrono::seconds(seconds));
+    v1::ContainerStats second = Stats(id);
+    EXPECT_TRUE(second.cpu().has_usage_nano_cores());
+    double reported = second.cpu().usage_nano_cores().value() / kNanoCores;
+    double counted = static_cast<double>(second.cpu().usage_core_nano_seconds().value() -
+                                         first.cpu().usage_core_nano_seconds().value()) /
+                     static_cast<double>(second.cpu().timestamp() - first.cpu().timestamp());
+    EXPECT_NEAR(reported, counted, 0.01) << "usage_nano_cores is the rate between the two samples";
+    return reported;
+  }
+
+  std::string image_;
+  std::vector<std::string> own_pod_cgroups_;
+};
+
+TEST_F(StatsE2E, CpuQuotaBurnerReportsHalfACore) {
+  v1::PodSandboxConfig sandbox_config = SandboxConfig("burner");
+  std::string pod = RunSandbox(sandbox_config);
+  ASSERT_FALSE(pod.empty());
+  v1::ContainerConfig config = ContainerConfig("burn", image_, {"/bin/sh", "-c", "while :; do :; done"});
+  config.mutable_linux()->mutable_resources()->set_cpu_period(100000);
+  config.mutable_linux()->mutable_resources()->set_cpu_quota(50000);
+  std::string id = RunContainer(pod, sandbox_config, config);
+  ASSERT_FALSE(id.empty());
+
+  std::vector<double> windows;
+  bool near_quota = false;
+  for (int i = 0; i < 4 && !near_quota; ++i) {
+    double cores = CpuCoresOver(id, 3);
+    windows.push_back(cores);
+    EXPECT_LE(cores, 0.55) << "the CFS quota caps the burner at 0.5 cores";
+    near_quota = cores >= 0.45;
+  }
+  EXPECT_TRUE(near_quota) << "no 3 s window reached 0.45 cores: " << testing::PrintToString(windows);
+
+  v1::ContainerStats stats = Stats(id);
+  EXPECT_EQ(stats.attributes().id(), id);
+  EXPECT_EQ(stats.attributes().metadata().name(), "burn");
+  EXPECT_EQ(stats.attributes().labels().at("io.kubernetes.container.name"), "burn");
+  EXPECT_EQ(stats.attributes().annotations().at("io.kubernetes.container.restartCount"), "0");
+  EXPECT_GT(stats.cpu().timestamp(), 0);
+  EXPECT_GT(stats.memory().working_set_bytes().value(), 0u);
+  EXPECT_GT(stats.memory().usage_bytes().value(), 0u);
+  EXPECT_FALSE(stats.memory().has_available_bytes()) << "no memory limit was set";
+  EXPECT_TRUE(stats.memory().has_page_faults());
+  EXPECT_TRUE(stats.memory().has_major_page_faults());
+  ASSERT_TRUE(stats.has_writable_layer());
+  EXPECT_GT(stats.writable_layer().timestamp(), 0);
+  EXPECT_FALSE(stats.writable_layer().fs_id().mountpoint().empty());
+
+  // The pod's cgroup parent is the fixture's common one, not a pod<uid> cgroup, so flintd sums
+  // the sandbox and container cgroups: the pod carries the same load.
+  v1::PodSandboxStats pod_stats = PodStats(pod);
+  ASSERT_EQ(pod_stats.linux().containers_size(), 1);
+  EXPECT_EQ(pod_stats.linux().containers(0).attributes().id(), id);
+  EXPECT_GE(pod_stats.linux().cpu().usage_core_nano_seconds().value(), stats.cpu().usage_core_nano_seconds().value());
+  EXPECT_GE(pod_stats.linux().process().process_count().value(), 2u) << "pause + sh";
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  pod_stats = PodStats(pod);
+  ASSERT_TRUE(pod_stats.linux().cpu().has_usage_nano_cores());
+  double pod_cores = pod_stats.linux().cpu().usage_nano_cores().value() / kNanoCores;
+  EXPECT_LE(pod_cores, 0.6) << "pause idles; the burner is capped";
+  EXPECT_GE(pod_cores, 0.25) << "the pod's rate includes its burner";
+}
+
+TEST_F(StatsE2E, IdleContainerThenExecLoadMovesTheRate) {
+  v1::PodSandboxConfig sandbox_config = SandboxConfig("idle");
+  std::string pod = RunSandbox(sandbox_config);
+  ASSERT_FALSE(pod.empty());
+  std::string id = RunContainer(pod, sandbox_config, ContainerConfig("idle", image_, {"/bin/sleep", "3600"}));
+  ASSERT_FALSE(id.empty());
+
+  double idle = CpuCoresOver(id, 3);
+  EXPECT_LT(idle, 0.02) << "sleep uses no CPU";
+
+  // A burner exec'd into the container runs in its cgroup; no quota, so up to a core.
+  std::thread load([&] {
+    grpc::Status status;
+    ExecSync(id, {"/usr/bin/timeout", "-s", "KILL", "7", "/bin/sh", "-c", "while :; do :; done"}, 30, &status);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  (void)Stats(id);  // start a window while the burner runs
+  double busy = 0;
+  for (int i = 0; i < 3 && busy < 0.3; ++i) busy = std::max(busy, CpuCoresOver(id, 1));
+  load.join();
+  EXPECT_GT(busy, 0.3) << "the exec'd burner did not show up in the container's CPU rate";
+
+  double after = CpuCoresOver(id, 3);
+  EXPECT_LT(after, 0.05) << "the rate drops back once the burner is gone";
+}
+
+TEST_F(StatsE2E, AnonymousMemoryShowsInWorkingSet) {
+  v1::PodSandboxConfig sandbox_config = OwnCgroupSandboxConfig("mem");
+  std::string pod = RunSandbox(sandbox_config);
+  ASSERT_FALSE(pod.empty());
+  // dd reads 200 MiB of zeros into one buffer (touching every page), then blocks for good writing
+  // it into a pipe nobody reads: exactly 200 MiB of anonymous memory held.
+  v1::ContainerConfig config = ContainerConfig(
+      "hog", image_, {"/bin/sh", "-c", "dd if=/dev/zero bs=209715200 count=1 | sleep 3600"});
+  config.mutable_linux()->mutable_resources()->set_memory_limit_in_bytes(512 * kMiB);
+  std::string id = RunContainer(pod, sandbox_config, config);
+  ASSERT_FALSE(id.empty());
+
+  const double target = 200.0 * kMiB;
+  v1::ContainerStats stats;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    stats = Stats(id);
+    if (stats.memory().working_set_bytes().value() >= 0.95 * target) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  double working_set = static_cast<double>(stats.memory().working_set_bytes().value());
+  EXPECT_NEAR(working_set, target, 0.05 * target) << "working_set_bytes=" << working_set;
+  EXPECT_NEAR(static_cast<double>(stats.memory().rss_bytes().value()), target, 0.05 * target);
+  EXPECT_GE(stats.memory().usage_bytes().value(), stats.memory().working_set_bytes().value());
+  ASSERT_TRUE(stats.memory().has_available_bytes()) << "a limit is set";
+  EXPECT_EQ(stats.memory().available_bytes().value(), 512 * kMiB - stats.memory().working_set_bytes().value());
+
+  // This pod has a cgroup of its own, which holds the container's 200 MiB too.
+  v1::PodSandboxStats pod_stats = PodStats(pod);
+  EXPECT_GE(pod_stats.linux().memory().working_set_bytes().value(), static_cast<uint64_t>(0.95 * target));
+  EXPECT_LT(pod_stats.linux().memory().working_set_bytes().value(), static_cast<uint64_t>(1.1 * target));
+  EXPECT_GE(pod_stats.linux().process().process_count().value(), 4u) << "pause, sh, dd, sleep";
+  ASSERT_EQ(pod_stats.linux().containers_size(), 1);
+}
+
+TEST_F(StatsE2E, WritableLayerCountsWhatTheContainerWrites) {
+  v1::PodSandboxConfig sandbox_config = SandboxConfig("writer");
+  std::string pod = RunSandbox(sandbox_config);
+  ASSERT_FALSE(pod.empty());
+  // Written before the first stats call, so the first (synchronous) measurement sees it.
+  std::string id = RunContainer(
+      pod, sandbox_config,
+      ContainerConfig("w", image_, {"/bin/sh", "-c", "dd if=/dev/zero of=/blob bs=1048576 count=8; exec sleep 3600"}));
+  ASSERT_FALSE(id.empty());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    ExecSync(id, {"/bin/sh", "-c", "test -s /blob && sync"});
+    if (ExecSync(id, {"/bin/sh", "-c", "[ $(wc -c < /blob) -eq 8388608 ]"}).exit_code() == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  v1::ContainerStats stats = Stats(id);
+  ASSERT_TRUE(stats.has_writable_layer());
+  EXPECT_GE(stats.writable_layer().used_bytes().value(), 8 * kMiB);
+  EXPECT_LT(stats.writable_layer().used_bytes().value(), 9 * kMiB);
+  EXPECT_GE(stats.writable_layer().inodes_used().value(), 1u);
+}
+
+TEST_F(StatsE2E, ListFiltersAndNotFound) {
+  v1::PodSandboxConfig a_config = SandboxConfig("list-a");
+  v1::PodSandboxConfig b_config = SandboxConfig("list-b");
+  std::string a = RunSandbox(a_config);
+  std::string b = RunSandbox(b_config);
+  ASSERT_FALSE(a.empty());
+  ASSERT_FALSE(b.empty());
+  v1::ContainerConfig a1 = ContainerConfig("a1", image_, {"/bin/sleep", "3600"});
+  (*a1.mutable_labels())["tier"] = "web";
+  std::string a1_id = RunContainer(a, a_config, a1);
+  std::string a2_id = RunContainer(a, a_config, ContainerConfig("a2", image_, {"/bin/sleep", "3600"}));
+  std::string b1_id = CreateContainer(b, ContainerConfig("b1", image_, {"/bin/true"}), b_config);
+  StartContainer(b1_id);
+  ASSERT_TRUE(WaitForState(b1_id, v1::CONTAINER_EXITED)) << Describe(b1_id);
+
+  auto list = [&](const v1::ContainerStatsFilter& filter) {
+    v1::ListContainerStatsRequest request;
+    *request.mutable_filter() = filter;
+    v1::ListContainerStatsResponse response;
+    grpc::Status status = flintd_->runtime().ListContainerStats(Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    std::vector<std::string> ids;
+    for (const auto& s : response.stats()) ids.push_back(s.attributes().id());
+    return ids;
+  };
+  using testing::UnorderedElementsAre;
+  EXPECT_THAT(list({}), UnorderedElementsAre(a1_id, a2_id, b1_id)) << "exited containers are listed too";
+  v1::ContainerStatsFilter by_pod;
+  by_pod.set_pod_sandbox_id(a.substr(0, 12));
+  EXPECT_THAT(list(by_pod), UnorderedElementsAre(a1_id, a2_id));
+  v1::ContainerStatsFilter by_id;
+  by_id.set_id(a2_id);
+  EXPECT_THAT(list(by_id), UnorderedElementsAre(a2_id));
+  v1::ContainerStatsFilter by_label;
+  (*by_label.mutable_label_selector())["tier"] = "web";
+  EXPECT_THAT(list(by_label), UnorderedElementsAre(a1_id));
+
+  v1::ListPodSandboxStatsRequest pods_request;
+  (*pods_request.mutable_filter()->mutable_label_selector())["app"] = "list-b";
+  v1::ListPodSandboxStatsResponse pods;
+  ASSERT_TRUE(flintd_->runtime().ListPodSandboxStats(Context().get(), pods_request, &pods).ok());
+  ASSERT_EQ(pods.stats_size(), 1);
+  EXPECT_EQ(pods.stats(0).attributes().id(), b);
+  EXPECT_EQ(pods.stats(0).attributes().metadata().name(), "list-b");
+  ASSERT_EQ(pods.stats(0).linux().containers_size(), 1);
+  EXPECT_EQ(pods.stats(0).linux().containers(0).attributes().id(), b1_id);
+  pods_request.clear_filter();
+  ASSERT_TRUE(flintd_->runtime().ListPodSandboxStats(Context().get(), pods_request, &pods).ok());
+  EXPECT_EQ(pods.stats_size(), 2);
+
+  v1::ContainerStatsRequest missing;
+  missing.set_container_id(std::string(64, 'e'));
+  v1::ContainerStatsResponse missing_response;
+  EXPECT_EQ(flintd_->runtime().ContainerStats(Context().get(), missing, &missing_response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::PodSandboxStatsRequest missing_pod;
+  missing_pod.set_pod_sandbox_id(std::string(64, 'e'));
+  v1::PodSandboxStatsResponse missing_pod_response;
+  EXPECT_EQ(flintd_->runtime().PodSandboxStats(Context().get(), missing_pod, &missing_pod_response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(StatsE2E, PodNetworkCountersSeeTraffic) {
+  v1::PodSandboxConfig sandbox_config = SandboxConfig("net");
+  std::string pod = RunSandbox(sandbox_config);
+  ASSERT_FALSE(pod.empty());
+  std::string id = RunContainer(pod, sandbox_config, ContainerConfig("c", image_, {"/bin/sleep", "3600"}));
+  ASSERT_FALSE(id.empty());
+
+  v1::PodSandboxStats before = PodStats(pod);
+  ASSERT_TRUE(before.linux().has_network());
+  EXPECT_EQ(before.linux().network().default_interface().name(), "eth0");
+  for (const auto& iface : before.linux().network().interfaces()) EXPECT_NE(iface.name(), "lo");
+
+  // A refused TCP connection to the bridge is traffic both ways (SYN out, RST back).
+  for (int i = 0; i < 3; ++i) {
+    grpc::Status status;
+    v1::ExecSyncResponse r = ExecSync(id, {"/bin/ping", "-c", "2", "-W", "1", net_.gateway}, 10, &status);
+    std::cerr << "DEBUG " << r.exit_code() << r.stdout() << r.stderr() << "\n";
+    r = ExecSync(id, {"/bin/sh", "-c", "echo x | nc -w 1 " + net_.gateway + " 1"}, 10, &status);
+    std::cerr << "DEBUG " << r.exit_code() << r.stdout() << r.stderr() << "\n";
+  }
+  v1::PodSandboxStats after = PodStats(pod);
+  const auto& rx_before = before.linux().network().default_interface();
+  const auto& rx_after = after.linux().network().default_interface();
+  EXPECT_GT(rx_after.tx_bytes().value(), rx_before.tx_bytes().value());
+  EXPECT_GT(rx_after.rx_bytes().value(), rx_before.rx_bytes().value());
+  EXPECT_GT(rx_after.rx_bytes().value(), 0u);
+  EXPECT_GT(rx_after.tx_bytes().value(), 0u);
+  EXPECT_GT(after.linux().network().timestamp(), before.linux().network().timestamp());
+}
+
+// A free TCP port on loopback (the kernel picks it; we release it right before flintd binds it).
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  return out;
+}
+
+TEST(StatsMetricsE2E, PrometheusEndpointCountsRpcs) {
+  int port = FreePort();
+  ASSERT_GT(port, 0);
+  FlintdOptions options;
+  options.extra_yaml = "metrics_address: 127.0.0.1:" + std::to_string(port) + "\n";
+  std::unique_ptr<Flintd> flintd = Flintd::Start(options);
+  ASSERT_TRUE(flintd);
+  for (int i = 0; i < 3; ++i) {
+    v1::VersionResponse version;
+    ASSERT_TRUE(flintd->runtime().Version(Context().get(), v1::VersionRequest(), &version).ok());
+  }
+  v1::ContainerStatsRequest missing;
+  missing.set_container_id("nope");
+  v1::ContainerStatsResponse missing_response;
+  EXPECT_EQ(flintd->runtime().ContainerStats(Context().get(), missing, &missing_response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  std::string response = HttpGet(port, "/metrics");
+  ASSERT_THAT(response, testing::StartsWith("HTTP/1.1 200")) << response;
+  // Version also answered the harness's readiness polls, so at least 3.
+  std::smatch match;
+  std::regex version_count(R"re(flint_cri_rpc_duration_seconds_count\{method="Version",code="OK"\} (\d+))re");
+  ASSERT_TRUE(std::regex_search(response, match, version_count)) << response;
+  EXPECT_GE(std::stoi(match[1].str()), 3);
+  EXPECT_THAT(response, testing::HasSubstr(R"(flint_cri_rpc_duration_seconds_count{method="ContainerStats",code="NOT_FOUND"} 1)"));
+  EXPECT_THAT(response, testing::HasSubstr(R"(flint_cri_rpc_duration_seconds_bucket{method="Version",code="OK",le="+Inf"})"));
+  EXPECT_THAT(response, testing::HasSubstr("# TYPE flint_cri_rpc_duration_seconds histogram"));
+  EXPECT_THAT(response, testing::HasSubstr("\nflint_shims 0\n")) << "no pods, no shims";
+  EXPECT_THAT(HttpGet(port, "/nope"), testing::StartsWith("HTTP/1.1 404"));
+}
+
+}  // namespace
+}  // namespace flint::e2e
