@@ -12,7 +12,7 @@ PACKAGES=(
   nlohmann-json3-dev zlib1g-dev libsnappy-dev libzstd-dev
   # runtime tools
   runc crun containernetworking-plugins docker-registry skopeo umoci redis-server
-  iptables iproute2 fuse3 busybox-static jq curl util-linux procps
+  iptables iproute2 fuse3 busybox-static jq curl util-linux procps sqlite3
   apache2-utils openssl attr  # test fixtures: htpasswd (auth registry), deterministic data, xattrs
   golang-go golang-github-docker-spdystream-dev golang-github-gorilla-websocket-dev  # streaming interop peers
 )

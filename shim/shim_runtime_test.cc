@@ -1,5 +1,6 @@
 // Runs real containers (busybox bundle) through flint-shim with runc and crun.
 // Needs root.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <thread>
 
 #include "shim/client/shim_client.h"
+#include "shim/client/shim_stream_client.h"
 #include "shim/test_bundle.h"
 
 namespace flint::shim {
@@ -473,6 +475,97 @@ TEST_P(ShimRuntimeTest, TtyOutputIsLoggedAsStdout) {
   EXPECT_EQ(records[0].content, "tty-hello\r");
   EXPECT_EQ(records[1].stream, "stdout");
   EXPECT_EQ(records[1].content, "tty-err\r");
+}
+
+std::string ReadToEof(int fd) {
+  std::string data;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) data.append(buf, static_cast<size_t>(n));
+  return data;
+}
+
+bool HostHasProcess(const std::string& sleep_arg) {
+  const std::string wanted = std::string("sleep") + '\0' + sleep_arg + '\0';
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::ifstream f(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (cmdline == wanted) return true;
+  }
+  return false;
+}
+
+TEST_P(ShimRuntimeTest, ExecStreamUsesPassedStdioAndKillsOnDisconnect) {
+  absl::StatusOr<ShimClient> client = SpawnAndStart(Bundle({"sleep", "1000"}));
+  ASSERT_TRUE(client.ok()) << client.status();
+  int master_fd = -1;
+  // A sleep with a duration no other process uses, found by its command line.
+  const std::string exec_marker = std::to_string(100000 + getpid());
+  int in[2], out[2], err[2];
+  ASSERT_EQ(pipe2(in, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  ASSERT_EQ(pipe2(err, O_CLOEXEC), 0);
+  {
+    absl::StatusOr<std::unique_ptr<ShimStreamConnection>> conn = ShimStreamConnection::Connect(socket_path());
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    nlohmann::json request = {{"op", "exec_stream"}, {"args", nlohmann::json::array({"sh", "-c", "read x; echo got-$x; echo e >&2; exit 4"})}};
+    ASSERT_TRUE((*conn)->SendRequest(request, {in[0], out[1], err[1]}).ok());
+    for (int fd : {in[0], out[1], err[1]}) close(fd);
+    ASSERT_EQ(write(in[1], "abc\n", 4), 4);
+    close(in[1]);
+    EXPECT_EQ(ReadToEof(out[0]), "got-abc\n");
+    EXPECT_EQ(ReadToEof(err[0]), "e\n");
+    absl::StatusOr<nlohmann::json> done = (*conn)->ReadReply();
+    ASSERT_TRUE(done.ok()) << done.status();
+    EXPECT_EQ(done->value("exit_code", -1), 4);
+    close(out[0]);
+    close(err[0]);
+  }
+  {
+    absl::StatusOr<std::unique_ptr<ShimStreamConnection>> conn = ShimStreamConnection::Connect(socket_path());
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ASSERT_TRUE((*conn)->SendRequest({{"op", "exec_stream"}, {"args", nlohmann::json::array({"sleep", exec_marker})}, {"tty", true}}).ok());
+    int master = -1;
+    absl::StatusOr<nlohmann::json> pty = (*conn)->ReadReply(&master);
+    ASSERT_TRUE(pty.ok()) << pty.status();
+    ASSERT_GE(master, 0);
+    master_fd = master;  // kept open: closing the last master would hang up (SIGHUP) the process
+    EXPECT_TRUE(WaitFor([&] { return HostHasProcess(exec_marker); }, milliseconds(10000)));
+  }  // disconnect
+  EXPECT_TRUE(WaitFor([&] { return !HostHasProcess(exec_marker); }, milliseconds(10000)));
+  if (master_fd >= 0) close(master_fd);
+}
+
+TEST_P(ShimRuntimeTest, AttachDropsSlowClientAndKeepsTheLogComplete) {
+  // 300000 lines (12 MiB) after a pause that leaves time to attach.
+  absl::StatusOr<ShimClient> client = SpawnAndStart(Bundle(
+      {"sh", "-c", "sleep 1; yes 0123456789012345678901234567890123456789 | head -n 300000; echo done; sleep 1000"}));
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<std::unique_ptr<ShimStreamConnection>> slow = ShimStreamConnection::Connect(socket_path());
+  ASSERT_TRUE(slow.ok()) << slow.status();
+  ASSERT_TRUE((*slow)->SendRequest({{"op", "attach"}}).ok());
+  ASSERT_TRUE((*slow)->ReadReply().ok());
+  // Never reads until the container is done: the shim must not wait for it.
+  std::string log;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        std::ifstream f(log_path());
+        log.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+        return log.find(" stdout F done\n") != std::string::npos;
+      },
+      milliseconds(60000)));
+  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 300001);
+  size_t received = 0;
+  bool ended = false;
+  for (;;) {
+    absl::StatusOr<ShimStreamConnection::Frame> frame = (*slow)->ReadFrame();
+    if (!frame.ok()) break;
+    if (frame->kind == static_cast<uint8_t>(AttachFrame::kEnd)) ended = true;
+    received += frame->data.size();
+  }
+  EXPECT_FALSE(ended);
+  EXPECT_GT(received, 0u);
+  EXPECT_LT(received, 300000u * 41) << "the slow client was disconnected";
 }
 
 INSTANTIATE_TEST_SUITE_P(Runtimes, ShimRuntimeTest, ::testing::Values("/usr/sbin/runc", "/usr/bin/crun"),

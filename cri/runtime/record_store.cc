@@ -1,5 +1,7 @@
 #include "cri/runtime/record_store.h"
 
+#include <sqlite3.h>
+
 #include <filesystem>
 
 #include "absl/strings/match.h"
@@ -10,30 +12,8 @@
 namespace flint::runtime {
 namespace {
 
-constexpr char kRecordFile[] = "record.pb";
-
-template <typename Record>
-absl::Status Write(const std::string& dir, const Record& record) {
-  if (absl::Status s = fs::MakeDirs(dir, 0711); !s.ok()) return s;
-  std::string bytes;
-  if (!record.SerializeToString(&bytes)) return absl::InternalError("serialize record " + record.id());
-  return fs::WriteFileAtomic(dir + "/" + kRecordFile, bytes, 0600);
-}
-
-template <typename Record>
-void LoadAll(const std::string& dir, std::map<std::string, Record>* out) {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    std::string path = entry.path().string() + "/" + kRecordFile;
-    absl::StatusOr<std::string> bytes = fs::ReadFile(path);
-    Record record;
-    if (!bytes.ok() || !record.ParseFromString(*bytes) || record.id().empty()) {
-      FLINT_LOG(WARN) << "skipping unreadable record " << path;
-      continue;
-    }
-    (*out)[record.id()] = record;
-  }
-}
+constexpr char kSandbox[] = "sandbox";
+constexpr char kContainer[] = "container";
 
 template <typename Record>
 absl::StatusOr<std::string> Resolve(const std::map<std::string, Record>& records, const std::string& id,
@@ -51,26 +31,101 @@ absl::StatusOr<std::string> Resolve(const std::map<std::string, Record>& records
 
 }  // namespace
 
+RecordStore::~RecordStore() {
+  if (db_ != nullptr) sqlite3_close(db_);
+}
+
 absl::StatusOr<std::unique_ptr<RecordStore>> RecordStore::Open(const std::string& root) {
   std::unique_ptr<RecordStore> store(new RecordStore(root));
   for (const char* sub : {"/sandboxes", "/containers"}) {
     if (absl::Status s = fs::MakeDirs(root + sub, 0711); !s.ok()) return s;
   }
-  LoadAll(root + "/sandboxes", &store->sandboxes_);
-  LoadAll(root + "/containers", &store->containers_);
+  std::string path = root + "/runtime.db";
+  if (sqlite3_open_v2(path.c_str(), &store->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
+    return absl::InternalError(absl::StrCat("open ", path, ": ", sqlite3_errmsg(store->db_)));
+  }
+  char* error = nullptr;
+  const char* schema =
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;"
+      "CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL,"
+      " PRIMARY KEY (kind, id));";
+  if (sqlite3_exec(store->db_, schema, nullptr, nullptr, &error) != SQLITE_OK) {
+    std::string message = error ? error : "unknown error";
+    sqlite3_free(error);
+    return absl::InternalError(absl::StrCat("initialize ", path, ": ", message));
+  }
+  sqlite3_stmt* select = nullptr;
+  if (sqlite3_prepare_v2(store->db_, "SELECT kind, id, data FROM records", -1, &select, nullptr) != SQLITE_OK) {
+    return absl::InternalError(absl::StrCat("read ", path, ": ", sqlite3_errmsg(store->db_)));
+  }
+  while (sqlite3_step(select) == SQLITE_ROW) {
+    std::string kind = reinterpret_cast<const char*>(sqlite3_column_text(select, 0));
+    std::string id = reinterpret_cast<const char*>(sqlite3_column_text(select, 1));
+    std::string data(static_cast<const char*>(sqlite3_column_blob(select, 2)),
+                     static_cast<size_t>(sqlite3_column_bytes(select, 2)));
+    bool ok = false;
+    if (kind == kSandbox) {
+      SandboxRecord record;
+      ok = record.ParseFromString(data) && record.id() == id;
+      if (ok) store->sandboxes_[id] = record;
+    } else if (kind == kContainer) {
+      ContainerRecord record;
+      ok = record.ParseFromString(data) && record.id() == id;
+      if (ok) store->containers_[id] = record;
+    }
+    if (!ok) FLINT_LOG(WARN) << "skipping unreadable " << kind << " record " << id << " in " << path;
+  }
+  sqlite3_finalize(select);
   return store;
 }
 
+absl::Status RecordStore::Write(const char* kind, const std::string& id, const std::string& bytes) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, "INSERT OR REPLACE INTO records (kind, id, data) VALUES (?, ?, ?)", -1, &stmt,
+                         nullptr) != SQLITE_OK) {
+    return absl::InternalError(absl::StrCat("store ", kind, " ", id, ": ", sqlite3_errmsg(db_)));
+  }
+  sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
+  sqlite3_bind_text(stmt, 2, id.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_blob(stmt, 3, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+  int rc = sqlite3_step(stmt);
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_DONE) {
+    std::string message = sqlite3_errmsg(db_);
+    if (rc == SQLITE_FULL) return absl::ResourceExhaustedError(absl::StrCat("store ", kind, " ", id, ": disk full"));
+    return absl::InternalError(absl::StrCat("store ", kind, " ", id, ": ", message));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RecordStore::Erase(const char* kind, const std::string& id) {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, "DELETE FROM records WHERE kind = ? AND id = ?", -1, &stmt, nullptr) != SQLITE_OK) {
+    return absl::InternalError(absl::StrCat("delete ", kind, " ", id, ": ", sqlite3_errmsg(db_)));
+  }
+  sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
+  sqlite3_bind_text(stmt, 2, id.c_str(), -1, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(stmt);
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_DONE) return absl::InternalError(absl::StrCat("delete ", kind, " ", id, ": ", sqlite3_errmsg(db_)));
+  return absl::OkStatus();
+}
+
 absl::Status RecordStore::PutSandbox(const SandboxRecord& record) {
-  if (absl::Status s = Write(SandboxDir(record.id()), record); !s.ok()) return s;
+  std::string bytes;
+  if (!record.SerializeToString(&bytes)) return absl::InternalError("serialize sandbox record " + record.id());
   std::lock_guard lock(mu_);
+  if (absl::Status s = Write(kSandbox, record.id(), bytes); !s.ok()) return s;
   sandboxes_[record.id()] = record;
   return absl::OkStatus();
 }
 
 absl::Status RecordStore::PutContainer(const ContainerRecord& record) {
-  if (absl::Status s = Write(ContainerDir(record.id()), record); !s.ok()) return s;
+  std::string bytes;
+  if (!record.SerializeToString(&bytes)) return absl::InternalError("serialize container record " + record.id());
   std::lock_guard lock(mu_);
+  if (absl::Status s = Write(kContainer, record.id(), bytes); !s.ok()) return s;
   containers_[record.id()] = record;
   return absl::OkStatus();
 }
@@ -114,6 +169,7 @@ std::vector<ContainerRecord> RecordStore::ContainersOf(const std::string& sandbo
 absl::Status RecordStore::DeleteSandbox(const std::string& id) {
   {
     std::lock_guard lock(mu_);
+    if (absl::Status s = Erase(kSandbox, id); !s.ok()) return s;
     sandboxes_.erase(id);
   }
   return fs::RemoveAll(SandboxDir(id));
@@ -122,6 +178,7 @@ absl::Status RecordStore::DeleteSandbox(const std::string& id) {
 absl::Status RecordStore::DeleteContainer(const std::string& id) {
   {
     std::lock_guard lock(mu_);
+    if (absl::Status s = Erase(kContainer, id); !s.ok()) return s;
     containers_.erase(id);
   }
   return fs::RemoveAll(ContainerDir(id));

@@ -1,5 +1,6 @@
-// Pods and containers as flintd knows them: records persisted one file each under the root
-// dir (written atomically), cached in memory, reloaded at startup.
+// Pods and containers as flintd knows them: records persisted in SQLite (<root>/runtime.db, one
+// row per record, each write its own transaction), cached in memory, reloaded at startup.
+// Per-object files (bundles, sandbox files) live in <root>/sandboxes/<id> and <root>/containers/<id>.
 #pragma once
 
 #include <map>
@@ -11,6 +12,8 @@
 #include "absl/status/statusor.h"
 #include "records.pb.h"
 
+struct sqlite3;
+
 namespace flint::runtime {
 
 using records::ContainerRecord;
@@ -18,9 +21,9 @@ using records::SandboxRecord;
 
 class RecordStore {
  public:
-  // Loads every record under root (<root>/sandboxes/<id>/record.pb, <root>/containers/<id>/record.pb).
-  // Unreadable records are logged and skipped, never fatal.
+  // Opens (creating) the database and loads every record. Unreadable rows are logged and skipped.
   static absl::StatusOr<std::unique_ptr<RecordStore>> Open(const std::string& root);
+  ~RecordStore();
 
   absl::Status PutSandbox(const SandboxRecord& record);
   absl::Status PutContainer(const ContainerRecord& record);
@@ -41,7 +44,10 @@ class RecordStore {
 
  private:
   explicit RecordStore(std::string root) : root_(std::move(root)) {}
+  absl::Status Write(const char* kind, const std::string& id, const std::string& bytes);
+  absl::Status Erase(const char* kind, const std::string& id);
   std::string root_;
+  ::sqlite3* db_ = nullptr;  // guarded by mu_
   mutable std::mutex mu_;
   std::map<std::string, SandboxRecord> sandboxes_;
   std::map<std::string, ContainerRecord> containers_;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "common/fs.h"
 
@@ -53,12 +54,30 @@ TEST_F(RecordStoreTest, RecordsSurviveReopenAndPrefixesResolve) {
   EXPECT_EQ((*reopened)->Containers().size(), 1u);
 }
 
-TEST_F(RecordStoreTest, CorruptRecordIsSkipped) {
-  ASSERT_TRUE(fs::MakeDirs(dir_ + "/containers/bad").ok());
-  ASSERT_TRUE(fs::WriteFileAtomic(dir_ + "/containers/bad/record.pb", "\xff\xff garbage").ok());
+TEST_F(RecordStoreTest, CorruptRowIsSkipped) {
+  {
+    auto store = RecordStore::Open(dir_);
+    ASSERT_TRUE(store.ok());
+  }
+  std::string cmd = "sqlite3 " + dir_ + "/runtime.db \"INSERT INTO records VALUES ('container', 'bad', x'ffff00')\"";
+  if (system("command -v sqlite3 >/dev/null") != 0) GTEST_SKIP() << "sqlite3 CLI not installed";
+  ASSERT_EQ(system(cmd.c_str()), 0);
   auto store = RecordStore::Open(dir_);
   ASSERT_TRUE(store.ok());
   EXPECT_TRUE((*store)->Containers().empty());
+}
+
+TEST_F(RecordStoreTest, DeleteRemovesRowAndDirectory) {
+  auto store = RecordStore::Open(dir_);
+  ASSERT_TRUE(store.ok());
+  SandboxRecord sandbox;
+  sandbox.set_id("s1");
+  ASSERT_TRUE((*store)->PutSandbox(sandbox).ok());
+  ASSERT_TRUE(fs::MakeDirs((*store)->SandboxDir("s1") + "/bundle").ok());
+  ASSERT_TRUE((*store)->DeleteSandbox("s1").ok());
+  EXPECT_NE(access((*store)->SandboxDir("s1").c_str(), F_OK), 0);
+  auto reopened = RecordStore::Open(dir_);
+  EXPECT_TRUE((*reopened)->Sandboxes().empty());
 }
 
 }  // namespace

@@ -118,8 +118,9 @@ std::optional<stats::ContainerStatsSample> RuntimeServiceImpl::FillContainerStat
   if (sample->writable_layer) {
     v1::FilesystemUsage* layer = out->mutable_writable_layer();
     layer->set_timestamp(sample->writable_layer->timestamp_ns);
-    // Any path on the filesystem that holds the upper dirs; the kubelet resolves it to a device.
-    layer->mutable_fs_id()->set_mountpoint(Dirname(pods_->records().ContainerDir("x")));
+    // <root>/containers, the directory on the filesystem that holds every upper dir; the kubelet
+    // only resolves it to a device.
+    layer->mutable_fs_id()->set_mountpoint(Dirname(Dirname(record.upper_dir())));
     SetValue(layer->mutable_used_bytes(), sample->writable_layer->bytes);
     SetValue(layer->mutable_inodes_used(), sample->writable_layer->inodes);
   }

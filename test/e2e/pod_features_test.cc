@@ -4,6 +4,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <filesystem>
 #include <thread>
 
 #include "common/fs.h"
@@ -236,6 +241,100 @@ TEST_F(PodFeaturesE2E, SeccompRuntimeDefaultFiltersSyscalls) {
   std::string id = RunOne("seccomp", config);
   ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
   EXPECT_THAT(ExecSync(id, {"/bin/cat", "/proc/self/status"}).stdout(), HasSubstr("Seccomp:\t2"));
+}
+
+}  // namespace
+}  // namespace flint::e2e
+
+namespace flint::e2e {
+namespace {
+
+bool AnyProcessMentions(const std::string& needle) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = fs::ReadFile(entry.path().string() + "/cmdline").value_or("");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+class PodCleanupE2E : public PodTestBase {};
+
+TEST_F(PodCleanupE2E, RemovePodSandboxLeavesNothingBehind) {
+  std::string image = PullImage(registry_ + "/flint/busybox:latest");
+  v1::PodSandboxConfig sandbox = SandboxConfig("cleanup");
+  std::string pod = RunSandbox(sandbox);
+  std::string id = CreateContainer(pod, ContainerConfig("c", image, {"/bin/sleep", "3600"}), sandbox);
+  StartContainer(id);
+  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
+  ASSERT_TRUE(AnyProcessMentions(id)) << "no shim for the container";
+  ASSERT_EQ(access(("/sys/fs/cgroup/memory/flint-e2e/" + id).c_str(), F_OK), 0) << "container cgroup not where expected";
+  v1::StopPodSandboxRequest stop;
+  stop.set_pod_sandbox_id(pod);
+  v1::StopPodSandboxResponse stopped;
+  ASSERT_TRUE(flintd_->runtime().StopPodSandbox(Context(60).get(), stop, &stopped).ok());
+  v1::RemovePodSandboxRequest remove;
+  remove.set_pod_sandbox_id(pod);
+  v1::RemovePodSandboxResponse removed;
+  ASSERT_TRUE(flintd_->runtime().RemovePodSandbox(Context(60).get(), remove, &removed).ok());
+  std::string mountinfo = fs::ReadFile("/proc/self/mountinfo").value_or("");
+  EXPECT_THAT(mountinfo, testing::Not(HasSubstr(id))) << "container mount left";
+  EXPECT_THAT(mountinfo, testing::Not(HasSubstr(pod))) << "sandbox mount (netns, shm) left";
+  EXPECT_FALSE(AnyProcessMentions(id)) << "container shim left";
+  EXPECT_FALSE(AnyProcessMentions(pod)) << "sandbox shim left";
+  for (const char* controller : {"memory", "cpu,cpuacct", "pids"}) {
+    std::string base = std::string("/sys/fs/cgroup/") + controller + "/flint-e2e";
+    EXPECT_NE(access((base + "/" + id).c_str(), F_OK), 0) << "cgroup left: " << base << "/" << id;
+    EXPECT_NE(access((base + "/" + pod).c_str(), F_OK), 0) << "cgroup left: " << base << "/" << pod;
+  }
+  EXPECT_NE(access((flintd_->dir() + "/run/netns/" + pod).c_str(), F_OK), 0) << "netns file left";
+}
+
+TEST_F(PodCleanupE2E, ContainerThatExitsWhileFlintdIsDownKeepsItsExitCode) {
+  std::string image = PullImage(registry_ + "/flint/busybox:latest");
+  v1::PodSandboxConfig sandbox = SandboxConfig("downtime");
+  std::string pod = RunSandbox(sandbox);
+  std::string id = CreateContainer(
+      pod, ContainerConfig("c", image, {"/bin/sh", "-c", "echo before; sleep 2; echo after; exit 5"}), sandbox);
+  StartContainer(id);
+  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
+  std::string config = flintd_->config_path();
+  kill(flintd_->pid(), SIGKILL);
+  int wait_status = 0;
+  waitpid(flintd_->pid(), &wait_status, 0);
+  std::this_thread::sleep_for(std::chrono::seconds(4));  // the container exits meanwhile
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl(Flintd::Binary().c_str(), "flintd", "--config", config.c_str(), nullptr);
+    _exit(127);
+  }
+  ASSERT_TRUE(WaitUntilServing(flintd_->socket()));
+  auto stub = v1::RuntimeService::NewStub(Channel(flintd_->socket()));
+  v1::ContainerStatusRequest request;
+  request.set_container_id(id);
+  v1::ContainerStatusResponse response;
+  grpc::Status status = stub->ContainerStatus(Context().get(), request, &response);
+  v1::StopPodSandboxRequest stop;
+  stop.set_pod_sandbox_id(pod);
+  v1::StopPodSandboxResponse stopped;
+  grpc::Status stop_status = stub->StopPodSandbox(Context(60).get(), stop, &stopped);
+  v1::RemovePodSandboxRequest remove;
+  remove.set_pod_sandbox_id(pod);
+  v1::RemovePodSandboxResponse removed;
+  grpc::Status remove_status = stub->RemovePodSandbox(Context(60).get(), remove, &removed);
+  std::string log = fs::ReadFile(response.status().log_path()).value_or("");
+  stub.reset();
+  kill(pid, SIGTERM);
+  waitpid(pid, &wait_status, 0);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.status().state(), v1::CONTAINER_EXITED);
+  EXPECT_EQ(response.status().exit_code(), 5);
+  EXPECT_EQ(response.status().reason(), "Error");
+  EXPECT_THAT(log, HasSubstr("stdout F after")) << "the log went on while flintd was down";
+  EXPECT_TRUE(stop_status.ok()) << stop_status.error_message();
+  EXPECT_TRUE(remove_status.ok()) << remove_status.error_message();
 }
 
 }  // namespace

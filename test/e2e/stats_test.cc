@@ -10,14 +10,21 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <regex>
+#include <sstream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "common/fs.h"
 #include "test/e2e/pod_fixture.h"
 
 namespace flint::e2e {
@@ -35,7 +42,15 @@ class StatsE2E : public PodTestBase {
   }
 
   void TearDown() override {
-    PodTestBase::TearDown();  // removes the pods (and so their cgroups)
+    if (flintd_) {
+      RemoveAllPods();
+      // flintd runs under ASan/UBSan in CI: a clean exit means no leak or UB report.
+      int status = flintd_->Stop();
+      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "flintd exit status " << status << "\n"
+                                                                 << flintd_->Log();
+      flintd_.reset();  // the base would talk to the stopped flintd
+    }
+    PodTestBase::TearDown();  // removes the test's dirs and bridge
     // Pod-level cgroups are the kubelet's to make and remove; these tests made them, via runc.
     for (const std::string& cgroup : own_pod_cgroups_) {
       for (const auto& controller : std::filesystem::directory_iterator("/sys/fs/cgroup")) {
@@ -43,6 +58,21 @@ class StatsE2E : public PodTestBase {
         rmdir(path.c_str());
         rmdir((path.substr(0, path.rfind('/'))).c_str());
       }
+    }
+  }
+
+  void RemoveAllPods() {
+    v1::ListPodSandboxResponse pods;
+    ASSERT_TRUE(flintd_->runtime().ListPodSandbox(Context().get(), v1::ListPodSandboxRequest(), &pods).ok());
+    for (const auto& pod : pods.items()) {
+      v1::StopPodSandboxRequest stop;
+      stop.set_pod_sandbox_id(pod.id());
+      v1::StopPodSandboxResponse stopped;
+      EXPECT_TRUE(flintd_->runtime().StopPodSandbox(Context(60).get(), stop, &stopped).ok());
+      v1::RemovePodSandboxRequest remove;
+      remove.set_pod_sandbox_id(pod.id());
+      v1::RemovePodSandboxResponse removed;
+      EXPECT_TRUE(flintd_->runtime().RemovePodSandbox(Context(60).get(), remove, &removed).ok());
     }
   }
 
@@ -81,19 +111,74 @@ class StatsE2E : public PodTestBase {
     return response.stats();
   }
 
+  // CPU seconds the kernel charged to the processes in a container's cgroup (utime + stime from
+  // /proc/<pid>/stat): ground truth that does not go through flintd's cgroup reader.
+  static double ProcessCpuSeconds(const std::string& container_id) {
+    std::string procs = fs::ReadFile("/sys/fs/cgroup/cpuacct/flint-e2e/" + container_id + "/cgroup.procs").value_or("");
+    std::istringstream pids(procs);
+    double ticks = 0;
+    for (std::string pid; pids >> pid;) {
+      std::string stat = fs::ReadFile("/proc/" + pid + "/stat").value_or("");
+      size_t paren = stat.rfind(')');
+      if (paren == std::string::npos) continue;
+      std::istringstream fields(stat.substr(paren + 2));
+      std::vector<std::string> f{std::istream_iterator<std::string>(fields), std::istream_iterator<std::string>()};
+      if (f.size() > 12) ticks += std::stod(f[11]) + std::stod(f[12]);  // utime, stime
+    }
+    return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
+
+  struct CpuWindow {
+    double reported = 0;  // usage_nano_cores of the second sample, in cores
+    double truth = 0;     // from /proc over (about) the same window
+  };
+
   // CPU rate over a window of `seconds`, as flintd reports it (usage_nano_cores of the second
   // sample is the rate since the first), cross-checked against the cumulative counters.
-  double CpuCoresOver(const std::string& id, int seconds) {
+  CpuWindow CpuCoresOver(const std::string& id, int seconds) {
+    auto wall_start = std::chrono::steady_clock::now();
+    double cpu_start = ProcessCpuSeconds(id);
     v1::ContainerStats first = Stats(id);
     std::this_thread::sleep_for(std::chrono::seconds(seconds));
     v1::ContainerStats second = Stats(id);
+    double cpu_end = ProcessCpuSeconds(id);
+    double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     EXPECT_TRUE(second.cpu().has_usage_nano_cores());
     double reported = second.cpu().usage_nano_cores().value() / kNanoCores;
     double counted = static_cast<double>(second.cpu().usage_core_nano_seconds().value() -
                                          first.cpu().usage_core_nano_seconds().value()) /
                      static_cast<double>(second.cpu().timestamp() - first.cpu().timestamp());
     EXPECT_NEAR(reported, counted, 0.01) << "usage_nano_cores is the rate between the two samples";
-    return reported;
+    return {reported, (cpu_end - cpu_start) / wall};
+  }
+
+  // Runs a busy loop capped by a CFS quota and checks the reported rate over 3 s windows. The
+  // quota caps the burner; on an idle host it gets all of it. On a loaded host it may get less,
+  // so a window also passes when the report matches what /proc says the burner got.
+  std::string RunQuotaBurner(const std::string& pod, const v1::PodSandboxConfig& sandbox_config, const std::string& name,
+                             int64_t quota, double low, double high) {
+    v1::ContainerConfig config = ContainerConfig(name, image_, {"/bin/sh", "-c", "while :; do :; done"});
+    config.mutable_linux()->mutable_resources()->set_cpu_period(100000);
+    config.mutable_linux()->mutable_resources()->set_cpu_quota(quota);
+    std::string id = RunContainer(pod, sandbox_config, config);
+    if (id.empty()) return id;
+    std::string windows;
+    bool in_band = false;
+    for (int i = 0; i < 5 && !in_band; ++i) {
+      CpuWindow w = CpuCoresOver(id, 3);
+      windows += absl::StrCat(" reported=", w.reported, " truth=", w.truth, ";");
+      EXPECT_LE(w.reported, high) << "the CFS quota caps the burner";
+      EXPECT_NEAR(w.reported, w.truth, 0.04) << "flintd's rate disagrees with /proc";
+      in_band = w.reported >= low && w.reported <= high;
+      if (!in_band && w.truth < low - 0.02 && std::abs(w.reported - w.truth) <= 0.04) {
+        std::cerr << "host too busy for the burner to reach its quota (" << w.truth
+                  << " cores); the report matches /proc, which is what is checked here\n";
+        in_band = i >= 2;  // give the host a few windows to calm down first
+      }
+    }
+    EXPECT_TRUE(in_band) << "no 3 s window reached " << low << ".." << high << " cores:" << windows;
+    std::cerr << name << " cpu windows:" << windows << "\n";
+    return id;
   }
 
   std::string image_;
@@ -104,21 +189,8 @@ TEST_F(StatsE2E, CpuQuotaBurnerReportsHalfACore) {
   v1::PodSandboxConfig sandbox_config = SandboxConfig("burner");
   std::string pod = RunSandbox(sandbox_config);
   ASSERT_FALSE(pod.empty());
-  v1::ContainerConfig config = ContainerConfig("burn", image_, {"/bin/sh", "-c", "while :; do :; done"});
-  config.mutable_linux()->mutable_resources()->set_cpu_period(100000);
-  config.mutable_linux()->mutable_resources()->set_cpu_quota(50000);
-  std::string id = RunContainer(pod, sandbox_config, config);
+  std::string id = RunQuotaBurner(pod, sandbox_config, "burn", 50000, 0.45, 0.55);
   ASSERT_FALSE(id.empty());
-
-  std::vector<double> windows;
-  bool near_quota = false;
-  for (int i = 0; i < 4 && !near_quota; ++i) {
-    double cores = CpuCoresOver(id, 3);
-    windows.push_back(cores);
-    EXPECT_LE(cores, 0.55) << "the CFS quota caps the burner at 0.5 cores";
-    near_quota = cores >= 0.45;
-  }
-  EXPECT_TRUE(near_quota) << "no 3 s window reached 0.45 cores: " << testing::PrintToString(windows);
 
   v1::ContainerStats stats = Stats(id);
   EXPECT_EQ(stats.attributes().id(), id);
@@ -147,7 +219,15 @@ TEST_F(StatsE2E, CpuQuotaBurnerReportsHalfACore) {
   ASSERT_TRUE(pod_stats.linux().cpu().has_usage_nano_cores());
   double pod_cores = pod_stats.linux().cpu().usage_nano_cores().value() / kNanoCores;
   EXPECT_LE(pod_cores, 0.6) << "pause idles; the burner is capped";
-  EXPECT_GE(pod_cores, 0.25) << "the pod's rate includes its burner";
+  EXPECT_GE(pod_cores, 0.15) << "the pod's rate includes its burner (less than its cap on a busy host)";
+}
+
+// A fifth of a core: low enough that the burner reaches its cap even on a busy 2-core host.
+TEST_F(StatsE2E, CpuQuotaBurnerReportsAFifthOfACore) {
+  v1::PodSandboxConfig sandbox_config = SandboxConfig("burner5");
+  std::string pod = RunSandbox(sandbox_config);
+  ASSERT_FALSE(pod.empty());
+  EXPECT_FALSE(RunQuotaBurner(pod, sandbox_config, "burn5", 20000, 0.18, 0.22).empty());
 }
 
 TEST_F(StatsE2E, IdleContainerThenExecLoadMovesTheRate) {
@@ -157,8 +237,9 @@ TEST_F(StatsE2E, IdleContainerThenExecLoadMovesTheRate) {
   std::string id = RunContainer(pod, sandbox_config, ContainerConfig("idle", image_, {"/bin/sleep", "3600"}));
   ASSERT_FALSE(id.empty());
 
-  double idle = CpuCoresOver(id, 3);
+  double idle = CpuCoresOver(id, 3).reported;
   EXPECT_LT(idle, 0.02) << "sleep uses no CPU";
+  std::cerr << "idle cores=" << idle << "\n";
 
   // A burner exec'd into the container runs in its cgroup; no quota, so up to a core.
   std::thread load([&] {
@@ -168,12 +249,14 @@ TEST_F(StatsE2E, IdleContainerThenExecLoadMovesTheRate) {
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   (void)Stats(id);  // start a window while the burner runs
   double busy = 0;
-  for (int i = 0; i < 3 && busy < 0.3; ++i) busy = std::max(busy, CpuCoresOver(id, 1));
+  // Up to a core on an idle host; a loaded host (2 cores shared with builds) gives it less.
+  for (int i = 0; i < 3 && busy < 0.3; ++i) busy = std::max(busy, CpuCoresOver(id, 1).reported);
   load.join();
-  EXPECT_GT(busy, 0.3) << "the exec'd burner did not show up in the container's CPU rate";
+  EXPECT_GT(busy, 0.15) << "the exec'd burner did not show up in the container's CPU rate";
 
-  double after = CpuCoresOver(id, 3);
+  double after = CpuCoresOver(id, 3).reported;
   EXPECT_LT(after, 0.05) << "the rate drops back once the burner is gone";
+  std::cerr << "exec burner cores=" << busy << " after=" << after << "\n";
 }
 
 TEST_F(StatsE2E, AnonymousMemoryShowsInWorkingSet) {
@@ -198,13 +281,25 @@ TEST_F(StatsE2E, AnonymousMemoryShowsInWorkingSet) {
   }
   double working_set = static_cast<double>(stats.memory().working_set_bytes().value());
   EXPECT_NEAR(working_set, target, 0.05 * target) << "working_set_bytes=" << working_set;
+  std::cerr << "working_set_bytes=" << working_set << " (" << working_set / target * 100 << "% of 200 MiB)\n";
   EXPECT_NEAR(static_cast<double>(stats.memory().rss_bytes().value()), target, 0.05 * target);
   EXPECT_GE(stats.memory().usage_bytes().value(), stats.memory().working_set_bytes().value());
   ASSERT_TRUE(stats.memory().has_available_bytes()) << "a limit is set";
   EXPECT_EQ(stats.memory().available_bytes().value(), 512 * kMiB - stats.memory().working_set_bytes().value());
 
-  // This pod has a cgroup of its own, which holds the container's 200 MiB too.
+  // This pod has a cgroup of its own, which holds the container's 200 MiB too. The kubelet puts a
+  // pod-level limit on it; flintd must read that cgroup (not sum its members) to report it.
+  std::string pod_memory_cgroup = "/sys/fs/cgroup/memory" + sandbox_config.linux().cgroup_parent();
+  {
+    std::ofstream limit(pod_memory_cgroup + "/memory.limit_in_bytes");
+    limit << 1024 * kMiB;
+    limit.close();
+    ASSERT_TRUE(limit.good()) << "set the pod memory limit in " << pod_memory_cgroup;
+  }
   v1::PodSandboxStats pod_stats = PodStats(pod);
+  ASSERT_TRUE(pod_stats.linux().memory().has_available_bytes()) << "the pod cgroup's limit";
+  EXPECT_EQ(pod_stats.linux().memory().available_bytes().value(),
+            1024 * kMiB - pod_stats.linux().memory().working_set_bytes().value());
   EXPECT_GE(pod_stats.linux().memory().working_set_bytes().value(), static_cast<uint64_t>(0.95 * target));
   EXPECT_LT(pod_stats.linux().memory().working_set_bytes().value(), static_cast<uint64_t>(1.1 * target));
   EXPECT_GE(pod_stats.linux().process().process_count().value(), 4u) << "pause, sh, dd, sleep";
@@ -307,22 +402,49 @@ TEST_F(StatsE2E, PodNetworkCountersSeeTraffic) {
   EXPECT_EQ(before.linux().network().default_interface().name(), "eth0");
   for (const auto& iface : before.linux().network().interfaces()) EXPECT_NE(iface.name(), "lo");
 
-  // A refused TCP connection to the bridge is traffic both ways (SYN out, RST back).
-  for (int i = 0; i < 3; ++i) {
-    grpc::Status status;
-    v1::ExecSyncResponse r = ExecSync(id, {"/bin/ping", "-c", "2", "-W", "1", net_.gateway}, 10, &status);
-    std::cerr << "DEBUG " << r.exit_code() << r.stdout() << r.stderr() << "\n";
-    r = ExecSync(id, {"/bin/sh", "-c", "echo x | nc -w 1 " + net_.gateway + " 1"}, 10, &status);
-    std::cerr << "DEBUG " << r.exit_code() << r.stdout() << r.stderr() << "\n";
-  }
+  // Three pings to the bridge: 3 x 98 bytes (ICMP 64 + IP 20 + Ethernet 14) each way at least.
+  v1::ExecSyncResponse ping = ExecSync(id, {"/bin/ping", "-c", "3", "-i", "0.2", "-W", "2", net_.gateway}, 20);
+  ASSERT_EQ(ping.exit_code(), 0) << ping.stdout() << ping.stderr();
   v1::PodSandboxStats after = PodStats(pod);
   const auto& rx_before = before.linux().network().default_interface();
   const auto& rx_after = after.linux().network().default_interface();
-  EXPECT_GT(rx_after.tx_bytes().value(), rx_before.tx_bytes().value());
-  EXPECT_GT(rx_after.rx_bytes().value(), rx_before.rx_bytes().value());
+  EXPECT_GE(rx_after.tx_bytes().value(), rx_before.tx_bytes().value() + 3 * 98);
+  EXPECT_GE(rx_after.rx_bytes().value(), rx_before.rx_bytes().value() + 3 * 98);
+  EXPECT_EQ(rx_after.rx_errors().value(), 0u);
+  EXPECT_EQ(rx_after.tx_errors().value(), 0u);
   EXPECT_GT(rx_after.rx_bytes().value(), 0u);
   EXPECT_GT(rx_after.tx_bytes().value(), 0u);
   EXPECT_GT(after.linux().network().timestamp(), before.linux().network().timestamp());
+}
+
+// Not a check: how long ListContainerStats takes over gRPC with N running containers (default 50,
+// FLINT_STATS_BENCH_N to change). Run with --gtest_also_run_disabled_tests --gtest_filter=*Bench*.
+TEST_F(StatsE2E, DISABLED_BenchListContainerStats) {
+  int n = getenv("FLINT_STATS_BENCH_N") ? atoi(getenv("FLINT_STATS_BENCH_N")) : 50;
+  v1::PodSandboxConfig sandbox_config = SandboxConfig("bench");
+  std::string pod = RunSandbox(sandbox_config);
+  ASSERT_FALSE(pod.empty());
+  for (int i = 0; i < n; ++i) {
+    std::string id = CreateContainer(pod, ContainerConfig("c" + std::to_string(i), image_, {"/bin/sleep", "3600"}),
+                                     sandbox_config);
+    ASSERT_FALSE(id.empty());
+    StartContainer(id);
+  }
+  auto list = [&] {
+    v1::ListContainerStatsResponse response;
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(flintd_->runtime().ListContainerStats(Context().get(), v1::ListContainerStatsRequest(), &response).ok());
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_EQ(response.stats_size(), n);
+    return ms;
+  };
+  double first = list();
+  std::vector<double> runs;
+  for (int i = 0; i < 20; ++i) runs.push_back(list());
+  std::sort(runs.begin(), runs.end());
+  std::cerr << "ListContainerStats over gRPC, " << n << " containers: first call " << first << " ms, then median "
+            << runs[runs.size() / 2] << " ms, p90 " << runs[runs.size() * 9 / 10] << " ms, min " << runs.front()
+            << " ms\n";
 }
 
 // A free TCP port on loopback (the kernel picks it; we release it right before flintd binds it).
@@ -389,6 +511,8 @@ TEST(StatsMetricsE2E, PrometheusEndpointCountsRpcs) {
   EXPECT_THAT(response, testing::HasSubstr("# TYPE flint_cri_rpc_duration_seconds histogram"));
   EXPECT_THAT(response, testing::HasSubstr("\nflint_shims 0\n")) << "no pods, no shims";
   EXPECT_THAT(HttpGet(port, "/nope"), testing::StartsWith("HTTP/1.1 404"));
+  int status = flintd->Stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "flintd exit status " << status << "\n" << flintd->Log();
 }
 
 }  // namespace

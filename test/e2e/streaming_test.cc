@@ -3,7 +3,11 @@
 // WebSocket clients of cri/streaming/testing.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <openssl/sha.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
 
 #include <chrono>
 #include <sstream>
@@ -11,7 +15,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/fs.h"
@@ -165,7 +168,7 @@ TEST_F(StreamingE2E, LargeOutputOverWebSocket) {
   EXPECT_EQ(out.stdout_data.find_first_not_of('x'), std::string::npos);
   EXPECT_EQ(ParseStatus(out.error)["status"], "Success");
 
-  // And a small one with stdin, over the same protocol.
+  // And a small one over the same protocol.
   absl::StatusOr<std::unique_ptr<st::WsClient>> e =
       st::WsClient::Connect(ExecUrl(id, {"echo", "hi"}, false, true, false), {"v4.channel.k8s.io"});
   ASSERT_TRUE(e.ok()) << e.status();
@@ -361,6 +364,46 @@ TEST_F(StreamingE2E, PortForwardToHttpdInThePod) {
   absl::StatusOr<std::string> error_text = (*err)->ReadAll();
   ASSERT_TRUE(error_text.ok()) << error_text.status();
   EXPECT_THAT(*error_text, HasSubstr("8081"));
+}
+
+// Runs a shell command line with a timeout; returns its exit code and combined output.
+int RunShell(const std::string& command, std::string* output) {
+  FILE* p = popen(("timeout 300 " + command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) output->append(buf, n);
+  int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The Go client of test/streaming-interop (client-go's SPDY stack, Debian's spdystream)
+// against flintd's URL and a real container.
+TEST_F(StreamingE2E, GoSpdyClientInterop) {
+  std::string version;
+  if (RunShell("go version", &version) != 0) GTEST_SKIP() << "`go` not found (golang-go, hack/install-deps.sh)";
+  std::string dir = std::filesystem::temp_directory_path() / ("flint-e2e-go-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::string build_output;
+  int built = RunShell("env GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= GOCACHE=" + dir + "/cache go build -o " +
+                           dir + "/spdyexec " FLINT_SOURCE_DIR "/test/streaming-interop/spdyexec/main.go",
+                       &build_output);
+  ASSERT_EQ(built, 0) << build_output;
+  std::string id = RunContainer("exec-go", {"sleep", "3600"});
+  std::string out;
+  int code = RunShell(dir + "/spdyexec -stderr '" +
+                          ExecUrl(id, {"sh", "-c", "echo hello from the pod; echo err >&2; exit 5"}, false, true, true) +
+                          "'",
+                      &out);
+  EXPECT_EQ(code, 5) << out;
+  EXPECT_THAT(out, HasSubstr("hello from the pod\n"));
+  EXPECT_THAT(out, HasSubstr("stderr=err\n"));
+  EXPECT_THAT(out, HasSubstr("NonZeroExitCode"));
+  out.clear();
+  code = RunShell(dir + "/spdyexec -stdin 'typed into go\n' '" + ExecUrl(id, {"cat"}, true, true, false) + "'", &out);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_THAT(out, HasSubstr("typed into go"));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
