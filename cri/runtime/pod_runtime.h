@@ -121,6 +121,7 @@ class PodRuntime {
   std::mutex locks_mu_;
   std::map<std::string, std::shared_ptr<std::mutex>> locks_;
   std::mutex names_mu_;  // serializes name reservation in Run/Create
+  std::mutex pause_mu_;  // guards preparing the shared pause rootfs
 };
 
 // CRI label selectors: every key of the selector present with the same value.

@@ -123,7 +123,11 @@ absl::StatusOr<std::string> PodRuntime::RunPodSandbox(const v1::PodSandboxConfig
   }
 
   std::string pause_rootfs = config_.root_dir + "/pause";
-  if (absl::Status s = oci::PreparePauseRootfs(pause_rootfs, options_.pause_binary); !s.ok()) return s;
+  {
+    // Shared by every sandbox; concurrent RunPodSandbox calls must not race on its copy.
+    std::lock_guard pause_lock(pause_mu_);
+    if (absl::Status s = oci::PreparePauseRootfs(pause_rootfs, options_.pause_binary); !s.ok()) return s;
+  }
   oci::SandboxSpecOptions spec_options;
   spec_options.sandbox_id = id;
   spec_options.rootfs = pause_rootfs;
