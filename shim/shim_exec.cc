@@ -225,9 +225,11 @@ void ShimServer::KillExecProcess(ExecJob& job) {
   if (job.runtime_exited && !job.tty) return;  // a foreground exec's process is gone with its runtime
   if (pid > 0 && !job.process_exited) {
     kill(pid, SIGKILL);
-  } else if (!job.runtime_exited) {
+  } else if (!job.runtime_exited && !job.tty) {
     kill(job.runtime_pid, SIGKILL);
   }
+  // A detached (tty) exec whose pid is not known yet is left alone: killing its runtime
+  // would orphan the process. Callers retry until the pid file appears.
 }
 
 bool ShimServer::ExecFinished(ExecJob& job) {
