@@ -282,6 +282,9 @@ TEST_F(PodCleanupE2E, RemovePodSandboxLeavesNothingBehind) {
   std::string mountinfo = fs::ReadFile("/proc/self/mountinfo").value_or("");
   EXPECT_THAT(mountinfo, testing::Not(HasSubstr(id))) << "container mount left";
   EXPECT_THAT(mountinfo, testing::Not(HasSubstr(pod))) << "sandbox mount (netns, shm) left";
+  // A shim exits right after answering delete: give it a moment, then it must be gone.
+  for (int i = 0; i < 100 && (AnyProcessMentions(id) || AnyProcessMentions(pod)); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(AnyProcessMentions(id)) << "container shim left";
   EXPECT_FALSE(AnyProcessMentions(pod)) << "sandbox shim left";
   for (const char* controller : {"memory", "cpu,cpuacct", "pids"}) {
