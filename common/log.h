@@ -37,6 +37,11 @@ class Line {
   std::ostringstream stream_;
 };
 
+// Turns a streamed Line into void so both branches of FLINT_LOG's `?:` agree.
+struct Voidify {
+  void operator&(const Line&) const {}
+};
+
 }  // namespace flint::log
 
 #define FLINT_LOG_LEVEL_DEBUG ::flint::log::Level::kDebug
@@ -44,7 +49,9 @@ class Line {
 #define FLINT_LOG_LEVEL_WARN ::flint::log::Level::kWarn
 #define FLINT_LOG_LEVEL_ERROR ::flint::log::Level::kError
 
-#define FLINT_LOG(severity)                                      \
-  if (!::flint::log::Enabled(FLINT_LOG_LEVEL_##severity)) {      \
-  } else                                                         \
-    ::flint::log::Line(FLINT_LOG_LEVEL_##severity, __FILE__, __LINE__)
+// An expression, not an if/else, so FLINT_LOG inside an unbraced `if` has no dangling `else`.
+// `&` binds looser than `<<`: the whole streamed line is built before Voidify swallows it.
+#define FLINT_LOG(severity)                                       \
+  !::flint::log::Enabled(FLINT_LOG_LEVEL_##severity)              \
+      ? (void)0                                                   \
+      : ::flint::log::Voidify() & ::flint::log::Line(FLINT_LOG_LEVEL_##severity, __FILE__, __LINE__)

@@ -10,6 +10,11 @@
 #include <cstring>
 
 namespace flint::shim {
+namespace {
+LogRecordTap* g_tap = nullptr;
+}  // namespace
+
+void CriLogWriter::SetTap(LogRecordTap* tap) { g_tap = tap; }
 
 int64_t RealtimeNowNs() {
   timespec ts{};
@@ -100,6 +105,7 @@ void CriLogWriter::CloseStream(LogStream stream) {
 }
 
 void CriLogWriter::EmitRecord(LogStream stream, bool partial, std::string_view content) {
+  if (g_tap != nullptr) g_tap->OnRecord(stream, partial, content);
   if (fd_ < 0) return;
   std::string header = FormatRfc3339NanoUtc(clock_());
   header += stream == LogStream::kStdout ? " stdout " : " stderr ";

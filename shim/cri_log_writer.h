@@ -13,6 +13,13 @@ namespace flint::shim {
 
 enum class LogStream { kStdout = 0, kStderr = 1 };
 
+// Sees every record the log writer emits (the Redis log sink); must never block.
+class LogRecordTap {
+ public:
+  virtual ~LogRecordTap() = default;
+  virtual void OnRecord(LogStream stream, bool partial, std::string_view content) = 0;
+};
+
 // "2016-10-06T00:17:09.669794202Z"
 std::string FormatRfc3339NanoUtc(int64_t unix_ns);
 int64_t RealtimeNowNs();
@@ -37,6 +44,11 @@ class CriLogWriter {
   void CloseStream(LogStream stream);
 
   const std::string& path() const { return path_; }
+
+  // A shim process holds one container log, so the tap is process-wide (set by main() before
+  // the server starts, cleared before it goes away). Records reach the tap even if the file
+  // write fails.
+  static void SetTap(LogRecordTap* tap);
 
  private:
   void EmitRecord(LogStream stream, bool partial, std::string_view content);

@@ -8,8 +8,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 
+#include "shim/redis_log_publisher.h"
 #include "shim/shim_options.h"
 #include "shim/shim_server.h"
 
@@ -17,7 +19,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: flint-shim --id ID --bundle DIR --runtime PATH [--runtime-arg ARG]... --state-dir DIR\n"
-    "                  --log-path FILE --socket PATH [--tty] [--stdin] [--create-timeout SECONDS] [--foreground]\n";
+    "                  --log-path FILE --socket PATH [--tty] [--stdin] [--create-timeout SECONDS] [--foreground]\n"
+    "                  [--logs-redis redis://IP:PORT/STDOUT-CHANNEL[,STDERR-CHANNEL]]\n";
 
 void WriteAll(int fd, const std::string& text) {
   size_t off = 0;
@@ -29,12 +32,35 @@ void WriteAll(int fd, const std::string& text) {
   }
 }
 
+int FailEarly(int ready_fd, const std::string& error) {
+  if (ready_fd >= 0) {
+    WriteAll(ready_fd, error);
+    close(ready_fd);
+  } else {
+    fprintf(stderr, "flint-shim: %s\n", error.c_str());
+  }
+  return 1;
+}
+
 // The long-lived shim. Reports "ok" or the error on ready_fd once the
 // container is created and the socket is listening.
 int RunShim(const flint::shim::ShimOptions& options, int ready_fd) {
   prctl(PR_SET_CHILD_SUBREAPER, 1);
-  flint::shim::ShimServer server(options);
   std::string error;
+  // Declared before the server so it outlives every log write; the tap is cleared before it goes.
+  std::unique_ptr<flint::shim::RedisLogPublisher> log_publisher;
+  struct TapReset {
+    ~TapReset() { flint::shim::CriLogWriter::SetTap(nullptr); }
+  } tap_reset;
+  if (!options.logs_redis.empty()) {
+    flint::shim::RedisLogTarget target;
+    if (!flint::shim::ParseRedisLogTarget(options.logs_redis, &target, &error)) return FailEarly(ready_fd, error);
+    log_publisher = std::make_unique<flint::shim::RedisLogPublisher>(
+        target, flint::shim::RedisLogPublisher::Limits(), options.state_dir + "/logs-redis.json");
+    if (!log_publisher->Start(&error)) return FailEarly(ready_fd, error);
+    flint::shim::CriLogWriter::SetTap(log_publisher.get());
+  }
+  flint::shim::ShimServer server(options);
   bool ok = server.Init(&error) && server.CreateContainer(&error) && server.Listen(&error);
   if (ready_fd >= 0) {
     WriteAll(ready_fd, ok ? std::string("ok") : error);

@@ -52,18 +52,6 @@ bool WriteWholeFile(const std::string& path, const std::string& data, std::strin
   return ok;
 }
 
-// A unix socket path must fit in sun_path (108 bytes); deep state dirs do not. Then the
-// socket goes into a root-only directory under /run (or /tmp), named by shim pid and exec id.
-std::string ConsoleSocketPath(const std::string& preferred, int exec_id) {
-  if (preferred.size() < 100) return preferred;
-  for (const char* dir : {"/run/flint-shim", "/tmp/flint-shim"}) {
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) continue;
-    struct stat st {};
-    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) continue;
-    return std::string(dir) + "/" + std::to_string(getpid()) + "-" + std::to_string(exec_id) + ".sock";
-  }
-  return preferred;  // ListenUnixSocket reports the length
-}
 
 }  // namespace
 

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "shim/redis_log_publisher.h"
+
 namespace flint::shim {
 
 bool ParseShimOptions(int argc, const char* const* argv, ShimOptions* options, std::string* error) {
@@ -50,6 +52,10 @@ bool ParseShimOptions(int argc, const char* const* argv, ShimOptions* options, s
       if (!take(&o.log_path)) return false;
     } else if (flag == "--socket") {
       if (!take(&o.socket_path)) return false;
+    } else if (flag == "--logs-redis") {
+      if (!take(&o.logs_redis)) return false;
+      RedisLogTarget target;
+      if (!ParseRedisLogTarget(o.logs_redis, &target, error)) return false;
     } else if (flag == "--create-timeout") {
       std::string seconds;
       if (!take(&seconds)) return false;

@@ -18,6 +18,9 @@ struct ShimOptions {
   bool stdin_open = false;
   int create_timeout_s = 60;
   bool foreground = false;  // debugging: do not detach
+  // "redis://<ip>:<port>/<stdout-channel>[,<stderr-channel>]": also PUBLISH each log record
+  // there (shim/redis_log_publisher.h). Empty: off.
+  std::string logs_redis;
 };
 
 // Returns false and sets *error on unknown flags or missing required ones.

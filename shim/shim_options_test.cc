@@ -38,5 +38,22 @@ TEST(ShimOptionsTest, RejectsMissingAndUnknownFlags) {
   EXPECT_FALSE(ParseShimOptions(std::size(bad_id), bad_id, &o, &error));
 }
 
+TEST(ShimOptionsTest, LogsRedisIsOptionalAndValidated) {
+  ShimOptions o;
+  std::string error;
+  const char* base[] = {"flint-shim", "--id", "c1", "--bundle", "b", "--runtime", "r", "--state-dir", "s",
+                        "--log-path", "l", "--socket", "k"};
+  ASSERT_TRUE(ParseShimOptions(std::size(base), base, &o, &error)) << error;
+  EXPECT_EQ(o.logs_redis, "");
+  std::vector<const char*> with(std::begin(base), std::end(base));
+  with.push_back("--logs-redis");
+  with.push_back("redis://127.0.0.1:6379/out,err");
+  ASSERT_TRUE(ParseShimOptions(static_cast<int>(with.size()), with.data(), &o, &error)) << error;
+  EXPECT_EQ(o.logs_redis, "redis://127.0.0.1:6379/out,err");
+  with.back() = "redis://redis.example:6379/out";  // names are resolved by flintd, not the shim
+  EXPECT_FALSE(ParseShimOptions(static_cast<int>(with.size()), with.data(), &o, &error));
+  EXPECT_NE(error.find("IP address"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace flint::shim

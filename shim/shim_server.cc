@@ -97,7 +97,8 @@ bool ShimServer::CreateContainer(std::string* error) {
   ChildStdio stdio;
   Pipe stdin_pipe, out_pipe, err_pipe;
   int console_listen_fd = -1;
-  const std::string console_path = options_.state_dir + "/console.sock";
+  // Exec ids start at 1, so 0 names the init's console socket when it needs the short form.
+  const std::string console_path = ConsoleSocketPath(options_.state_dir + "/console.sock", 0);
   std::vector<std::string> argv;
   if (options_.tty) {
     // The runtime's own messages go to a capture pipe; the container's output arrives via the pty.

@@ -81,6 +81,24 @@ absl::StatusOr<NetworkConfig> CniManager::CurrentConfig() {
   return config;
 }
 
+absl::Status CniManager::StartWatching() {
+  absl::StatusOr<std::unique_ptr<ConfDirWatcher>> watcher = ConfDirWatcher::Start(options_.conf_dir, [this] {
+    absl::Status ready = Ready();
+    std::string summary = ready.ok() ? "ready" : std::string(ready.message());
+    std::lock_guard<std::mutex> lock(mu_);
+    if (summary == last_logged_config_) return;
+    last_logged_config_ = summary;
+    if (ready.ok()) {
+      FLINT_LOG(INFO) << "CNI conf dir " << options_.conf_dir << " changed: network ready";
+    } else {
+      FLINT_LOG(WARN) << "CNI conf dir " << options_.conf_dir << " changed: network not ready: " << summary;
+    }
+  });
+  if (!watcher.ok()) return WithContext(watcher.status(), "watch CNI conf dir " + options_.conf_dir);
+  watcher_ = std::move(*watcher);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> CniManager::FindPlugin(const std::string& plugin_type) const {
   if (plugin_type.empty() || absl::StrContains(plugin_type, '/') || plugin_type == "." || plugin_type == "..")
     return absl::InvalidArgumentError(absl::StrCat("invalid plugin type \"", plugin_type, "\""));

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
+#include "cri/cni/conf_dir_watcher.h"
 #include "cri/cni/network_config.h"
 #include "cri/cni/plugin_exec.h"
 #include "cri/cni/pod_network.h"
@@ -38,6 +39,9 @@ class CniManager {
   // The config a new pod would get now. The conf dir is listed on every call and files are re-parsed only
   // when a candidate's name, size or mtime changed, so a new or edited config is seen immediately.
   absl::StatusOr<NetworkConfig> CurrentConfig();
+
+  // Reloads (and logs) the config whenever the conf dir changes, until destruction.
+  absl::Status StartWatching();
 
   // NetworkReady: OK when a config is usable (supported version) and every plugin it names is found.
   absl::Status Ready();
@@ -82,6 +86,8 @@ class CniManager {
   std::string config_fingerprint_;  // guarded by mu_
   std::optional<absl::StatusOr<NetworkConfig>> config_;  // guarded by mu_
   std::string pod_cidrs_;  // guarded by mu_
+  std::string last_logged_config_;  // guarded by mu_
+  std::unique_ptr<ConfDirWatcher> watcher_;  // last: stops before the rest goes
 };
 
 }  // namespace flint::cni

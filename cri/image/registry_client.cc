@@ -3,6 +3,8 @@
 
 #include <curl/curl.h>
 
+#include <atomic>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
@@ -223,11 +225,20 @@ absl::StatusOr<RegistrySession::FetchedManifest> RegistrySession::GetManifest(co
   return out;
 }
 
+namespace {
+std::atomic<uint64_t> pulled_blob_bytes{0};
+}  // namespace
+
+uint64_t PulledBlobBytesTotal() { return pulled_blob_bytes.load(std::memory_order_relaxed); }
+
 absl::Status RegistrySession::GetBlob(const std::string& digest,
                                       const std::function<absl::Status(const char*, size_t)>& sink) {
   HttpRequest req;
   req.url = absl::StrCat(endpoint_.base_url, "/v2/", repository_, "/blobs/", digest);
-  req.on_data = sink;
+  req.on_data = [&sink](const char* data, size_t size) {
+    pulled_blob_bytes.fetch_add(size, std::memory_order_relaxed);
+    return sink(data, size);
+  };
   absl::StatusOr<HttpResponse> resp =
       Send(req, absl::StrCat("blob ", endpoint_.base_url, "/", repository_, "@", digest));
   return resp.status();

@@ -44,6 +44,10 @@ struct Endpoint {
 // Endpoints for a registry host: mirrors first, then the registry itself.
 std::vector<Endpoint> EndpointsFor(const RegistryConfig& config, const std::string& domain);
 
+// Blob bytes this process received from registries (all sessions, including failed pulls):
+// flintd's flint_image_pull_bytes_total.
+uint64_t PulledBlobBytesTotal();
+
 // One repository on one endpoint with one set of credentials; caches the bearer token.
 // Thread-safe: layers are fetched in parallel through one session.
 class RegistrySession {

@@ -1,7 +1,11 @@
 #include "cri/runtime/pod_runtime.h"
 
 #include <openssl/rand.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <chrono>
 
@@ -40,6 +44,7 @@ PodRuntime::PodRuntime(const Config& config, PodRuntimeOptions options, image::I
 absl::StatusOr<std::unique_ptr<PodRuntime>> PodRuntime::Open(const Config& config, PodRuntimeOptions options,
                                                              image::ImageService* images, cni::CniManager* cni,
                                                              flist_image::FlistImageStore* flists) {
+  if (absl::Status s = CheckStateDirFitsShimSockets(config.state_dir); !s.ok()) return s;
   std::unique_ptr<PodRuntime> runtime(new PodRuntime(config, std::move(options), images, cni, flists));
   absl::StatusOr<oci::HostFeatures> host = oci::DetectHostFeatures();
   if (!host.ok()) return host.status();
@@ -71,8 +76,7 @@ absl::StatusOr<const RuntimeHandler*> PodRuntime::Handler(const std::string& nam
 }
 
 std::string PodRuntime::ShimSocketPath(const std::string& id) const {
-  // Short on purpose: unix socket paths are limited to 107 bytes.
-  return absl::StrCat(config_.state_dir, "/shims/", id, ".sock");
+  return ShimSocketPathFor(config_.state_dir, id);
 }
 
 absl::StatusOr<shim::ShimStatus> PodRuntime::ShimState(const std::string& id, const std::string& socket,
@@ -99,10 +103,44 @@ absl::StatusOr<shim::ShimStatus> PodRuntime::ShimState(const std::string& id, co
                                              status.status().message(), ") and no status file"));
 }
 
+namespace {
+
+// The shim exits right after answering delete; callers that report "removed" wait for it so
+// nothing of the object is left running. The shim is not our child: watch it with a pidfd.
+void WaitForProcessExit(int pid, absl::Duration timeout) {
+  if (pid <= 0) return;
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return;  // already gone (ESRCH)
+  pollfd pfd{pidfd, POLLIN, 0};
+  int rc = poll(&pfd, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  close(pidfd);
+  if (rc == 0) FLINT_LOG(WARN) << "shim pid " << pid << " still alive " << timeout << " after delete";
+}
+
+}  // namespace
+
+absl::Status CheckStateDirFitsShimSockets(const std::string& state_dir) {
+  const size_t longest = ShimSocketPathFor(state_dir, std::string(64, 'f')).size();
+  if (longest >= sizeof(sockaddr_un::sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "state_dir \"", state_dir, "\" is too long: shim sockets under it would be ", longest,
+        " bytes, over the unix socket limit of ", sizeof(sockaddr_un::sun_path) - 1,
+        "; use a state_dir of at most ", sizeof(sockaddr_un::sun_path) - 1 - (longest - state_dir.size()), " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+std::string ShimSocketPathFor(const std::string& state_dir, const std::string& id) {
+  return absl::StrCat(state_dir, "/shims/", id, ".sock");
+}
+
 void PodRuntime::DeleteOciContainer(const std::string& id, const std::string& socket, const std::string& handler) {
   shim::ShimClient client(socket);
   client.set_call_timeout(absl::Seconds(30));
-  if (client.Delete().ok()) return;
+  if (absl::StatusOr<shim::ShimStatus> deleted = client.Delete(); deleted.ok()) {
+    WaitForProcessExit(deleted->shim_pid, absl::Seconds(5));
+    return;
+  }
   absl::StatusOr<const RuntimeHandler*> h = Handler(handler);
   if (!h.ok()) return;
   absl::StatusOr<std::string> out = RunOciRuntime(**h, {"delete", "--force", id});

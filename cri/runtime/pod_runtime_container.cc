@@ -15,6 +15,7 @@
 #include "cri/runtime/oci_runtime_cli.h"
 #include "cri/runtime/overlay_mount.h"
 #include "cri/runtime/pod_runtime.h"
+#include "cri/stats/redis_sink.h"
 
 namespace flint::runtime {
 namespace {
@@ -155,6 +156,18 @@ absl::StatusOr<std::string> PodRuntime::CreateContainer(const std::string& sandb
   shim_options.socket_path = record.shim_socket();
   shim_options.tty = config.tty();
   shim_options.stdin_open = config.stdin();
+  // Zero-OS log sink: the shim publishes each log record (cri/stats/redis_sink.h).
+  if (auto sink = sandbox_config.annotations().find(stats::kLogsRedisAnnotation);
+      sink != sandbox_config.annotations().end()) {
+    absl::StatusOr<std::string> target = stats::ResolveLogsRedisForShim(sink->second);
+    if (target.ok()) {
+      shim_options.logs_redis = *target;
+    } else if (target.status().code() == absl::StatusCode::kInvalidArgument) {
+      return WithContext(target.status(), "create container");
+    } else {
+      FLINT_LOG(WARN) << "container " << id << ": no log sink: " << target.status().message();
+    }
+  }
   absl::StatusOr<shim::ShimClient> client = shim::ShimClient::Spawn(shim_options);
   if (!client.ok()) return WithContext(client.status(), "create container");
   success = true;

@@ -102,7 +102,9 @@ absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::Flis
   // flist-mount detaches once the mount serves, so it outlives flintd restarts like the shims do.
   RuntimeHandler mounter{options_.flist_mount_binary, {}, false};
   std::vector<std::string> args = {image.path, mountpoint, "--cache", cache,
-                                   "--cache-size", std::to_string(config_.flist.cache_max_bytes >> 20)};
+                                   "--cache-size", std::to_string(config_.flist.cache_max_bytes >> 20),
+                                   // flintd's /metrics reads the cache counters from here
+                                   "--stats-file", absl::StrCat(config_.state_dir, "/flists/", hex, "/stats.json")};
   if (!config_.flist.default_store.empty()) {
     args.push_back("--default-store");
     args.push_back(config_.flist.default_store);

@@ -99,6 +99,9 @@ absl::StatusOr<std::unique_ptr<CriServer>> CriServer::Start(const Config& config
   cni_options.cache_dir = config.root_dir + "/cni";
   cni_options.plugin_timeout = std::chrono::seconds(config.cni.plugin_timeout_seconds);
   server->cni_ = std::make_unique<cni::CniManager>(cni_options);
+  if (absl::Status s = server->cni_->StartWatching(); !s.ok()) {
+    FLINT_LOG(WARN) << s.message() << "; config changes are still seen on the next pod";
+  }
 
   flist_image::FlistStoreOptions flist_options;
   flist_options.root = config.root_dir + "/flists";

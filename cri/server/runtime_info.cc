@@ -33,6 +33,7 @@ RuntimeServiceImpl::RuntimeServiceImpl(const Config& config, runtime::PodRuntime
   } else {
     FLINT_LOG(WARN) << "container stats without cgroup numbers: " << reader.status().message();
   }
+  StartRedisStatsSinks();
 }
 
 RuntimeServiceImpl::~RuntimeServiceImpl() = default;

@@ -24,6 +24,7 @@
 #include "cri/runtime/stats_source.h"
 #include "cri/stats/metrics_http_server.h"
 #include "cri/stats/metrics_registry.h"
+#include "cri/stats/redis_stats_sinks.h"
 #include "cri/stats/stats_collector.h"
 
 namespace flint::streaming {
@@ -112,13 +113,27 @@ class RuntimeServiceImpl final : public v1::RuntimeService::Service {
   // Returns the sample behind the numbers (nullopt when the cgroup could not be read).
   std::optional<stats::ContainerStatsSample> FillContainerStats(const runtime::ContainerRecord& record,
                                                                 v1::ContainerStats* out);
-  void FillPodStats(const runtime::SandboxRecord& record, const std::vector<runtime::SandboxRecord>& all_sandboxes,
-                    v1::PodSandboxStats* out);
+  // Returns the pod-level sample (nullopt when unreadable); `members`, if given, receives the
+  // containers whose cgroups could be read, with their samples.
+  struct MemberSample {
+    runtime::ContainerRecord record;
+    stats::ContainerStatsSample sample;
+  };
+  std::optional<stats::PodStatsSample> FillPodStats(const runtime::SandboxRecord& record,
+                                                    const std::vector<runtime::SandboxRecord>& all_sandboxes,
+                                                    v1::PodSandboxStats* out, std::vector<MemberSample>* members = nullptr);
   // The pod-level cgroup when the pod has one of its own (the kubelet's pod<uid> cgroup), "" when
   // the sandbox's cgroup parent is shared (crictl's default) and the pod's numbers must be summed.
   absl::StatusOr<std::string> PodCgroup(const runtime::SandboxRecord& record,
                                         const std::vector<runtime::SandboxRecord>& all_sandboxes);
   void ForgetRemoved();
+  // Zero-OS sinks (runtime_stats.cc): the flint.io/stats-redis loop, and the sink counters
+  // (flintd's stats publishers, each shim's logs-redis.json) folded into /metrics.
+  void StartRedisStatsSinks();
+  void ExportSinkCounters();
+  void ExportPulledBytes();
+  // flist-mount's block cache counters (<state_dir>/flists/*/stats.json) into the flist families.
+  void ExportFlistCacheCounters();  // image::PulledBlobBytesTotal() into flint_image_pull_bytes_total
 
   const Config& config_;
   runtime::PodRuntime* pods_;
@@ -130,6 +145,13 @@ class RuntimeServiceImpl final : public v1::RuntimeService::Service {
   runtime::CgroupsPathCache cgroups_paths_;
   stats::MetricsRegistry metrics_registry_;
   stats::FlintMetrics metrics_{metrics_registry_};
+  std::mutex sink_counters_mu_;
+  std::unordered_map<std::string, uint64_t> sink_counters_seen_;  // "<sink>/<source>/<counter>" -> last total
+  uint64_t pulled_bytes_exported_ = 0;  // guarded by sink_counters_mu_
+  // Per mount: the last counters seen, so each scrape adds only what was gained since.
+  std::unordered_map<std::string, std::vector<uint64_t>> flist_counters_seen_;  // guarded by sink_counters_mu_
+  // After what its loop reads (pods_, cgroups_paths_), before metrics_http_ whose scrapes read it.
+  std::unique_ptr<stats::RedisStatsSinks> redis_stats_sinks_;
   std::unique_ptr<stats::MetricsHttpServer> metrics_http_;
   std::mutex writable_dirs_mu_;
   std::unordered_map<std::string, std::string> writable_dirs_;  // container id -> upper dir seen by stats

@@ -3,13 +3,18 @@
 // already gone) is left unset rather than failing the call, so one dying container never hides
 // the stats of the others from the kubelet.
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <unordered_set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "cri/server/grpc_status.h"
+#include "cri/image/registry_client.h"
 #include "cri/server/runtime_service.h"
+#include "cri/stats/cri_metrics.h"
+#include "nlohmann/json.hpp"
 
 namespace flint::server {
 namespace {
@@ -153,9 +158,9 @@ absl::StatusOr<std::string> RuntimeServiceImpl::PodCgroup(const runtime::Sandbox
   return pod;
 }
 
-void RuntimeServiceImpl::FillPodStats(const runtime::SandboxRecord& record,
-                                      const std::vector<runtime::SandboxRecord>& all_sandboxes,
-                                      v1::PodSandboxStats* out) {
+std::optional<stats::PodStatsSample> RuntimeServiceImpl::FillPodStats(
+    const runtime::SandboxRecord& record, const std::vector<runtime::SandboxRecord>& all_sandboxes,
+    v1::PodSandboxStats* out, std::vector<MemberSample>* member_samples) {
   v1::PodSandboxAttributes* attributes = out->mutable_attributes();
   attributes->set_id(record.id());
   *attributes->mutable_metadata() = record.config().metadata();
@@ -167,21 +172,23 @@ void RuntimeServiceImpl::FillPodStats(const runtime::SandboxRecord& record,
   for (const runtime::ContainerRecord& container : pods_->records().ContainersOf(record.id())) {
     if (container.removing()) continue;
     std::optional<stats::ContainerStatsSample> sample = FillContainerStats(container, linux->add_containers());
-    if (sample) members.push_back(*std::move(sample));
+    if (!sample) continue;
+    if (member_samples) member_samples->push_back(MemberSample{container, *sample});
+    members.push_back(*std::move(sample));
   }
-  if (!stats_) return;
+  if (!stats_) return std::nullopt;
 
   absl::StatusOr<std::string> pod_cgroup = PodCgroup(record, all_sandboxes);
   if (!pod_cgroup.ok()) {
     FLINT_LOG(DEBUG) << "stats of pod " << record.id() << ": " << pod_cgroup.status().message();
-    return;
+    return std::nullopt;
   }
   std::string cgroup = *pod_cgroup;
   if (cgroup.empty()) {
     absl::StatusOr<std::string> own = cgroups_paths_.Get(record.id(), record.bundle_dir());
     if (!own.ok()) {
       FLINT_LOG(DEBUG) << "stats of pod " << record.id() << ": " << own.status().message();
-      return;
+      return std::nullopt;
     }
     cgroup = *own;
   }
@@ -189,7 +196,7 @@ void RuntimeServiceImpl::FillPodStats(const runtime::SandboxRecord& record,
   absl::StatusOr<stats::PodStatsSample> pod = stats_->Pod(record.id(), cgroup, netns);
   if (!pod.ok()) {
     FLINT_LOG(DEBUG) << pod.status().message();
-    return;
+    return std::nullopt;
   }
   if (pod_cgroup->empty()) {
     // Shared parent: the pod is its sandbox cgroup plus its containers' cgroups.
@@ -215,6 +222,7 @@ void RuntimeServiceImpl::FillPodStats(const runtime::SandboxRecord& record,
     linux->mutable_process()->set_timestamp(pod->cgroup.timestamp_ns);
     SetValue(linux->mutable_process()->mutable_process_count(), *pod->process_count);
   }
+  return *std::move(pod);
 }
 
 void RuntimeServiceImpl::ForgetRemoved() {
@@ -288,19 +296,162 @@ grpc::Status RuntimeServiceImpl::ListPodSandboxStats(grpc::ServerContext*,
 }
 
 grpc::Status RuntimeServiceImpl::ListMetricDescriptors(grpc::ServerContext*, const v1::ListMetricDescriptorsRequest*,
-                                                       v1::ListMetricDescriptorsResponse*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      "flint does not serve CRI metrics yet; use ListContainerStats / ListPodSandboxStats");
+                                                       v1::ListMetricDescriptorsResponse* response) {
+  for (const stats::CriMetricDescriptor& d : stats::CriMetricDescriptors()) {
+    v1::MetricDescriptor* out = response->add_descriptors();
+    out->set_name(d.name);
+    out->set_help(d.help);
+    for (const std::string& key : d.label_keys) out->add_label_keys(key);
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status RuntimeServiceImpl::ListPodSandboxMetrics(grpc::ServerContext*, const v1::ListPodSandboxMetricsRequest*,
-                                                       v1::ListPodSandboxMetricsResponse*) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      "flint does not serve CRI metrics yet; use ListContainerStats / ListPodSandboxStats");
+                                                       v1::ListPodSandboxMetricsResponse* response) {
+  ForgetRemoved();
+  auto copy = [](const std::vector<stats::CriMetricSample>& samples, google::protobuf::RepeatedPtrField<v1::Metric>* out) {
+    for (const stats::CriMetricSample& sample : samples) {
+      v1::Metric* metric = out->Add();
+      metric->set_name(sample.name);
+      metric->set_timestamp(sample.timestamp_ns);
+      metric->set_metric_type(sample.counter ? v1::COUNTER : v1::GAUGE);
+      for (const std::string& value : sample.label_values) metric->add_label_values(value);
+      SetValue(metric->mutable_value(), sample.value);
+    }
+  };
+  std::vector<runtime::SandboxRecord> sandboxes = pods_->records().Sandboxes();
+  for (const runtime::SandboxRecord& record : sandboxes) {
+    if (record.stopped()) continue;  // as containerd: metrics of ready pods only
+    const v1::PodSandboxMetadata& meta = record.config().metadata();
+    v1::PodSandboxStats scratch;
+    std::vector<MemberSample> members;
+    std::optional<stats::PodStatsSample> pod = FillPodStats(record, sandboxes, &scratch, &members);
+    v1::PodSandboxMetrics* out = response->add_pod_metrics();
+    out->set_pod_sandbox_id(record.id());
+    if (pod) copy(stats::PodNetworkCriMetrics(*pod, {"POD", record.id(), "", meta.namespace_(), meta.name()}), out->mutable_metrics());
+    for (const MemberSample& member : members) {
+      v1::ContainerMetrics* container = out->add_container_metrics();
+      container->set_container_id(member.record.id());
+      stats::CriMetricLabels labels{member.record.config().metadata().name(), member.record.id(),
+                                    member.record.image_name(), meta.namespace_(), meta.name()};
+      copy(stats::ContainerCriMetrics(member.sample, labels), container->mutable_metrics());
+    }
+  }
+  return grpc::Status::OK;
+}
+
+void RuntimeServiceImpl::StartRedisStatsSinks() {
+  absl::StatusOr<std::unique_ptr<stats::CgroupStatsReader>> made = stats::MakeCgroupStatsReader();
+  if (!made.ok()) {
+    FLINT_LOG(WARN) << stats::kStatsRedisAnnotation << " disabled: " << made.status().message();
+    return;
+  }
+  std::shared_ptr<const stats::CgroupStatsReader> reader = std::move(*made);
+  auto list_pods = [this] {
+    std::vector<stats::StatsSinkPod> pods;
+    for (const runtime::SandboxRecord& sandbox : pods_->records().Sandboxes()) {
+      if (sandbox.stopped()) continue;
+      auto annotation = sandbox.config().annotations().find(stats::kStatsRedisAnnotation);
+      if (annotation == sandbox.config().annotations().end()) continue;
+      stats::StatsSinkPod pod{sandbox.id(), sandbox.config().metadata().name(),
+                              sandbox.config().metadata().namespace_(), annotation->second, {}};
+      for (const runtime::ContainerRecord& container : pods_->records().ContainersOf(sandbox.id())) {
+        if (container.removing()) continue;
+        absl::StatusOr<std::string> cgroup = cgroups_paths_.Get(container.id(), container.bundle_dir());
+        if (!cgroup.ok()) continue;
+        pod.containers.push_back({container.id(), container.config().metadata().name(), *cgroup});
+      }
+      pods.push_back(std::move(pod));
+    }
+    return pods;
+  };
+  auto read = [reader](const std::string& cgroups_path) -> absl::StatusOr<stats::CgroupStats> {
+    absl::StatusOr<std::string> path = stats::SystemdCgroupPath(cgroups_path);
+    if (!path.ok()) return path.status();
+    return reader->Read(*path);
+  };
+  redis_stats_sinks_ = std::make_unique<stats::RedisStatsSinks>(list_pods, read);
+}
+
+void RuntimeServiceImpl::ExportSinkCounters() {
+  std::lock_guard lock(sink_counters_mu_);
+  std::unordered_map<std::string, uint64_t> seen;
+  // Sources come and go (a shim's file disappears with its container): add what each one
+  // gained since the last scrape, so the exported counters never go backwards.
+  auto add = [&](const std::string& sink, const std::string& source, const char* counter, uint64_t total) {
+    const std::string key = absl::StrCat(sink, "/", source, "/", counter);
+    auto it = sink_counters_seen_.find(key);
+    uint64_t previous = it == sink_counters_seen_.end() || it->second > total ? 0 : it->second;
+    seen[key] = total;
+    auto& family = std::string_view(counter) == "published" ? metrics_.redis_sink_published_total
+                                                            : metrics_.redis_sink_dropped_total;
+    family.WithLabels({sink}).Increment(static_cast<double>(total - previous));
+  };
+  for (const char* sink : {"logs", "stats"}) {  // present (at 0) before the first sink exists
+    metrics_.redis_sink_published_total.WithLabels({sink});
+    metrics_.redis_sink_dropped_total.WithLabels({sink});
+  }
+  if (redis_stats_sinks_) {
+    add("stats", "flintd", "published", redis_stats_sinks_->published());
+    add("stats", "flintd", "dropped", redis_stats_sinks_->dropped());
+  }
+  for (const runtime::ContainerRecord& container : pods_->records().Containers()) {
+    std::ifstream in(container.state_dir() + "/logs-redis.json");
+    if (!in) continue;
+    nlohmann::json counters = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!counters.is_object()) continue;
+    add("logs", container.id(), "published", counters.value("published", uint64_t{0}));
+    add("logs", container.id(), "dropped", counters.value("dropped", uint64_t{0}));
+  }
+  sink_counters_seen_ = std::move(seen);
+}
+
+void RuntimeServiceImpl::ExportPulledBytes() {
+  std::lock_guard lock(sink_counters_mu_);
+  // The image service counts in a process-wide total; the counter follows it.
+  const uint64_t total = image::PulledBlobBytesTotal();
+  stats::Counter& counter = metrics_.image_pull_bytes_total.WithLabels({});
+  if (total > pulled_bytes_exported_) counter.Increment(static_cast<double>(total - pulled_bytes_exported_));
+  pulled_bytes_exported_ = std::max(pulled_bytes_exported_, total);
+}
+
+void RuntimeServiceImpl::ExportFlistCacheCounters() {
+  std::lock_guard lock(sink_counters_mu_);
+  std::unordered_map<std::string, std::vector<uint64_t>> seen;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(config_.state_dir + "/flists", ec)) {
+    std::ifstream in(entry.path() / "stats.json");
+    if (!in) continue;
+    nlohmann::json stats = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!stats.is_object() || !stats.contains("fetch_latency_buckets") || !stats["fetch_latency_buckets"].is_array())
+      continue;
+    // [hits, misses, fetch_micros_total, bucket 0, bucket 1, ...]
+    std::vector<uint64_t> now = {stats.value("hits", uint64_t{0}), stats.value("misses", uint64_t{0}),
+                                 stats.value("fetch_micros_total", uint64_t{0})};
+    for (const auto& count : stats["fetch_latency_buckets"]) now.push_back(count.is_number_unsigned() ? count.get<uint64_t>() : 0);
+    std::vector<uint64_t> gained = now;
+    auto it = flist_counters_seen_.find(entry.path().filename());
+    if (it != flist_counters_seen_.end() && it->second.size() == now.size()) {
+      bool restarted = false;  // a new flist-mount process starts from zero
+      for (size_t i = 0; i < now.size(); ++i) restarted |= now[i] < it->second[i];
+      if (!restarted) {
+        for (size_t i = 0; i < now.size(); ++i) gained[i] = now[i] - it->second[i];
+      }
+    }
+    seen[entry.path().filename()] = now;
+    metrics_.flist_cache_hits_total.WithLabels({}).Increment(static_cast<double>(gained[0]));
+    metrics_.flist_cache_misses_total.WithLabels({}).Increment(static_cast<double>(gained[1]));
+    metrics_.flist_fetch_duration_seconds.WithLabels({}).AddObservations(
+        std::vector<uint64_t>(gained.begin() + 3, gained.end()), static_cast<double>(gained[2]) / 1e6);
+  }
+  flist_counters_seen_ = std::move(seen);
 }
 
 absl::Status RuntimeServiceImpl::ServeMetrics(const std::string& address) {
   auto body = [this] {
+    ExportSinkCounters();
+    ExportPulledBytes();
+    ExportFlistCacheCounters();
     const runtime::RecordStore& records = pods_->records();
     // One shim per sandbox and per container.
     metrics_.shims.WithLabels({}).Set(static_cast<double>(records.Sandboxes().size() + records.Containers().size()));

@@ -88,6 +88,21 @@ void Histogram::Observe(double value) {
   ++count_;
 }
 
+void Histogram::AddObservations(const std::vector<uint64_t>& per_bucket, double sum) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < per_bucket.size() && i < counts_.size(); ++i) {
+    counts_[i] += per_bucket[i];
+    count_ += per_bucket[i];
+  }
+  sum_ += sum;
+}
+
+std::vector<double> DoublingBuckets(double first, int count) {
+  std::vector<double> bounds;
+  for (int i = 0; i < count; ++i) bounds.push_back(first * static_cast<double>(uint64_t{1} << i));
+  return bounds;
+}
+
 Histogram::Snapshot Histogram::snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
   Snapshot snap;
@@ -217,9 +232,11 @@ FlintMetrics::FlintMetrics(MetricsRegistry& registry)
                                                    "Flist chunk reads that had to be fetched.")),
       flist_fetch_duration_seconds(registry.AddHistogram("flint_flist_fetch_duration_seconds",
                                                          "Latency of fetching one flist chunk from its backend.", {},
-                                                         DefaultLatencyBuckets())),
+                                                         DoublingBuckets(128e-6, 20))),
       shims(registry.AddGauge("flint_shims", "Running flint-shim processes.")),
       redis_sink_dropped_total(registry.AddCounter("flint_redis_sink_dropped_total",
-                                                   "Messages dropped by Redis log/stats sinks.", {"sink"})) {}
+                                                   "Messages dropped by Redis log/stats sinks.", {"sink"})),
+      redis_sink_published_total(registry.AddCounter("flint_redis_sink_published_total",
+                                                     "Messages published by Redis log/stats sinks.", {"sink"})) {}
 
 }  // namespace flint::stats

@@ -43,6 +43,9 @@ class Histogram {
  public:
   explicit Histogram(std::vector<double> upper_bounds);
   void Observe(double value);
+  // Adds observations counted elsewhere: `per_bucket` (not cumulative, last = +Inf) must use this
+  // histogram's bounds; extra entries are ignored.
+  void AddObservations(const std::vector<uint64_t>& per_bucket, double sum);
   struct Snapshot {
     std::vector<uint64_t> cumulative_counts;  // one per bound, then +Inf
     double sum = 0;
@@ -61,6 +64,8 @@ class Histogram {
 
 // 1 ms .. ~30 s, roughly x2.5 per step: fits CRI RPCs, pulls and fetches.
 std::vector<double> DefaultLatencyBuckets();
+// `count` bounds doubling from `first` seconds (flist-mount counts fetch latencies this way).
+std::vector<double> DoublingBuckets(double first, int count);
 
 template <typename Metric>
 class Family {
@@ -116,6 +121,7 @@ struct FlintMetrics {
   Family<Histogram>& flist_fetch_duration_seconds;  // {}
   Family<Gauge>& shims;                       // {}
   Family<Counter>& redis_sink_dropped_total;  // {sink}: "logs" | "stats"
+  Family<Counter>& redis_sink_published_total;  // {sink}: "logs" | "stats"
 };
 
 // Exposed for tests: Prometheus number and label-value formatting.

@@ -48,6 +48,18 @@ TEST(MetricsRegistryTest, RendersCountersGaugesAndHistograms) {
   EXPECT_EQ(registry.Render(), expected);
 }
 
+TEST(MetricsRegistryTest, HistogramTakesObservationsCountedElsewhere) {
+  std::vector<double> bounds = DoublingBuckets(0.25, 3);
+  EXPECT_EQ(bounds, (std::vector<double>{0.25, 0.5, 1}));
+  Histogram h(bounds);
+  h.Observe(0.3);
+  h.AddObservations({1, 0, 2, 1, 99}, 4.5);  // the 5th entry has no bucket and is ignored
+  Histogram::Snapshot snap = h.snapshot();
+  EXPECT_EQ(snap.cumulative_counts, (std::vector<uint64_t>{1, 2, 4, 5}));
+  EXPECT_EQ(snap.count, 5u);
+  EXPECT_DOUBLE_EQ(snap.sum, 4.8);
+}
+
 TEST(MetricsRegistryTest, SameNameReturnsSameFamilyAndCountersIgnoreNegative) {
   MetricsRegistry registry;
   auto& a = registry.AddCounter("c_total", "c");

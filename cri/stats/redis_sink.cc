@@ -1,11 +1,17 @@
 #include "cri/stats/redis_sink.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/log.h"
 #include "cri/stats/redis_client.h"
@@ -52,19 +58,47 @@ absl::StatusOr<RedisTarget> ParseRedisTarget(const std::string& value) {
   return target;
 }
 
+absl::StatusOr<std::string> ResolveLogsRedisForShim(const std::string& annotation) {
+  absl::StatusOr<RedisTarget> target = ParseRedisTarget(annotation);
+  if (!target.ok()) return absl::InvalidArgumentError(absl::StrCat(kLogsRedisAnnotation, ": ", target.status().message()));
+  if (target->channels.size() > 2) {
+    return absl::InvalidArgumentError(absl::StrCat(kLogsRedisAnnotation, ": at most two channels (stdout,stderr)"));
+  }
+  struct addrinfo hints = {};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  struct addrinfo* res = nullptr;
+  int rc = ::getaddrinfo(target->host.c_str(), nullptr, &hints, &res);
+  if (rc != 0 || res == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat(kLogsRedisAnnotation, ": resolve ", target->host, ": ", ::gai_strerror(rc)));
+  }
+  char ip[INET6_ADDRSTRLEN] = {};
+  const void* addr = res->ai_family == AF_INET6
+                         ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr)
+                         : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr);
+  const bool v6 = res->ai_family == AF_INET6;
+  ::inet_ntop(res->ai_family, addr, ip, sizeof(ip));
+  ::freeaddrinfo(res);
+  return absl::StrCat("redis://", v6 ? "[" : "", ip, v6 ? "]" : "", ":", target->port, "/",
+                      absl::StrJoin(target->channels, ","));
+}
+
 RedisPublisher::RedisPublisher(std::string host, uint16_t port) : RedisPublisher(std::move(host), port, Options()) {}
 
 RedisPublisher::RedisPublisher(std::string host, uint16_t port, Options options)
     : host_(std::move(host)), port_(port), options_(options), sender_([this] { SenderLoop(); }) {}
 
-RedisPublisher::~RedisPublisher() {
+void RedisPublisher::Close() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
-  sender_.join();
+  if (sender_.joinable()) sender_.join();
 }
+
+RedisPublisher::~RedisPublisher() { Close(); }
 
 bool RedisPublisher::Publish(std::string channel, std::string message) {
   size_t size = channel.size() + message.size();

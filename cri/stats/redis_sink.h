@@ -9,6 +9,17 @@
 //        "memory_cache": <bytes>, "cpu_usage": <cumulative CPU in 10 us units, as Zero-OS>,
 //        "pids_current": <n>}
 //
+// Where they run:
+//   - logs: in flint-shim (shim/redis_log_publisher.h), which writes the CRI log and outlives
+//     flintd restarts. flintd resolves the host (ResolveLogsRedisForShim) and passes
+//     `--logs-redis redis://<ip>:<port>/<channels>` when it creates the container; a malformed
+//     annotation fails CreateContainer (InvalidArgument), an unresolvable host only logs a warning.
+//     Lines over 16 KiB arrive as several messages (one per CRI log record). The shim keeps
+//     {"published","dropped","connected"} in <container state dir>/logs-redis.json.
+//   - stats: in flintd (redis_stats_sinks.h), one JSON object per container per tick, with
+//     container_id, container_name, pod_id, pod_name, pod_namespace added to the fields above.
+//   Both are counted in /metrics: flint_redis_sink_{published,dropped}_total{sink="logs"|"stats"}.
+//
 // A sink never slows the container or its CRI log: Publish() only appends to a bounded queue;
 // one background thread per publisher talks to Redis with timeouts and reconnect backoff. When
 // the queue is full (Redis down or slow) messages are dropped and counted. Delivery is at most
@@ -44,6 +55,11 @@ struct RedisTarget {
 // Parses "redis://host:port/ch1[,ch2...]" ("[v6addr]:port" accepted; port defaults to 6379).
 absl::StatusOr<RedisTarget> ParseRedisTarget(const std::string& value);
 
+// The flint.io/logs-redis annotation as flint-shim takes it (--logs-redis): same form with the
+// host resolved to an IP literal (the static shim does not resolve names). InvalidArgument for a
+// malformed value, Unavailable when the name does not resolve.
+absl::StatusOr<std::string> ResolveLogsRedisForShim(const std::string& annotation);
+
 class RedisPublisher {
  public:
   struct Options {
@@ -58,7 +74,9 @@ class RedisPublisher {
 
   RedisPublisher(std::string host, uint16_t port);
   RedisPublisher(std::string host, uint16_t port, Options options);
-  // Flushes what is queued if connected (bounded by io_timeout), drops the rest.
+  // Close(): flushes what is queued if connected (bounded by io_timeout), drops the rest, stops
+  // the sender; the counters are final afterwards. Idempotent; the destructor calls it.
+  void Close();
   ~RedisPublisher();
   RedisPublisher(const RedisPublisher&) = delete;
   RedisPublisher& operator=(const RedisPublisher&) = delete;

@@ -46,6 +46,17 @@ TEST(ParseRedisTargetTest, ParsesHostPortAndChannels) {
   EXPECT_FALSE(StatsSink::FromAnnotation("redis://h:1/a,b", [] { return absl::StatusOr<CgroupStats>(); }).ok());
 }
 
+TEST(ResolveLogsRedisForShimTest, ResolvesTheHostKeepsPortAndChannels) {
+  absl::StatusOr<std::string> v = ResolveLogsRedisForShim("redis://localhost:7001/out,err");
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_TRUE(*v == "redis://127.0.0.1:7001/out,err" || *v == "redis://[::1]:7001/out,err") << *v;
+  v = ResolveLogsRedisForShim("redis://10.2.3.4/all");
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(*v, "redis://10.2.3.4:6379/all");
+  EXPECT_EQ(ResolveLogsRedisForShim("redis://10.2.3.4/a,b,c").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ResolveLogsRedisForShim("10.2.3.4/a").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(FormatZeroOsStatsTest, UsesZeroOsUnits) {
   CgroupStats s;
   s.timestamp_ns = 1700000000123456789;

@@ -89,9 +89,14 @@ class SpdyInteropTest : public ::testing::Test {
     std::filesystem::create_directories(*dir_);
     build_output_ = new std::string();
     built_ = true;
-    for (const char* tool : {"spdyexec", "spdyportforward", "wsexec"}) {
-      auto r = RunProcess({"go", "build", "-o", *dir_ + "/" + tool,
-                           absl::StrCat(FLINT_SOURCE_DIR "/test/streaming-interop/", tool, "/main.go")},
+    const std::pair<const char*, const char*> tools[] = {
+        {"spdyexec", FLINT_SOURCE_DIR "/test/streaming-interop/spdyexec/main.go"},
+        {"spdyportforward", FLINT_SOURCE_DIR "/test/streaming-interop/spdyportforward/main.go"},
+        {"wsexec", FLINT_SOURCE_DIR "/test/streaming-interop/wsexec/main.go"},
+        {"spdytunnel", FLINT_SOURCE_DIR "/cri/streaming/testing/spdytunnel/main.go"},
+    };
+    for (const auto& [tool, source] : tools) {
+      auto r = RunProcess({"go", "build", "-o", *dir_ + "/" + tool, source},
                           {"GO111MODULE=off", "GOPATH=/usr/share/gocode", "GOFLAGS=", "GOCACHE=" + *dir_ + "/cache"},
                           absl::Minutes(4));
       *build_output_ += r.output;
@@ -210,6 +215,43 @@ TEST_F(SpdyInteropTest, PortForwardEchoAndRefusedPort) {
   auto refused_url = server_->GetPortForwardUrl(req);
   ASSERT_TRUE(refused_url.ok());
   auto refused = Client({*refused_url, "1", "nobody listens"}, "spdyportforward");
+  EXPECT_EQ(refused.exit_code, 0) << refused.output;
+  EXPECT_NE(refused.output.find("error0=error forwarding port 1 to pod pod"), std::string::npos) << refused.output;
+}
+
+// client-go's SPDY-over-WebSocket transport, rebuilt from gorilla/websocket + spdystream.
+TEST_F(SpdyInteropTest, PortForwardSpdyTunnelledThroughWebSocket) {
+  int port = 0;
+  auto listener = ListenTcp("127.0.0.1", 0, &port);
+  ASSERT_TRUE(listener.ok());
+  std::thread echo([fd = *listener] {
+    for (int i = 0; i < 2; ++i) {
+      int c = accept(fd, nullptr, nullptr);
+      if (c < 0) return;
+      char buf[4096];
+      for (;;) {
+        ssize_t n = recv(c, buf, sizeof(buf), 0);
+        if (n <= 0 || send(c, buf, n, MSG_NOSIGNAL) != n) break;
+      }
+      close(c);
+    }
+  });
+  runtime::v1::PortForwardRequest req;
+  req.set_pod_sandbox_id("pod");
+  auto url = server_->GetPortForwardUrl(req);
+  ASSERT_TRUE(url.ok());
+  auto r = Client({*url, std::to_string(port), "hello through the tunnel"}, "spdytunnel");
+  shutdown(*listener, SHUT_RDWR);
+  echo.join();
+  close(*listener);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output,
+            "protocol=SPDY/3.1+portforward.k8s.io\n"
+            "echo0=hello through the tunnel\nerror0=\necho1=hello through the tunnel\nerror1=\n");
+
+  auto refused_url = server_->GetPortForwardUrl(req);
+  ASSERT_TRUE(refused_url.ok());
+  auto refused = Client({*refused_url, "1", "nobody listens"}, "spdytunnel");
   EXPECT_EQ(refused.exit_code, 0) << refused.output;
   EXPECT_NE(refused.output.find("error0=error forwarding port 1 to pod pod"), std::string::npos) << refused.output;
 }

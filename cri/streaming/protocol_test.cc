@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <nlohmann/json.hpp>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -10,7 +11,9 @@
 #include "cri/streaming/request_cache.h"
 #include "cri/streaming/socket.h"
 #include "cri/streaming/spdy_framer.h"
+#include "cri/streaming/spdy_session.h"
 #include "cri/streaming/websocket.h"
+#include "cri/streaming/websocket_tunnel.h"
 #include "gtest/gtest.h"
 
 namespace flint::streaming {
@@ -117,6 +120,64 @@ TEST(SpdyFramerTest, FramesRoundTrip) {
   EXPECT_EQ(spdy::ReadU32(settings->payload, 8), 1u << 20);
 }
 
+// Two SPDY sessions over a socket pair; the server side writes `total` bytes on the first stream
+// the client opens and the client reads them all. Returns what the client read, or an error when
+// the transfer does not finish within `timeout` (a flow-control stall).
+absl::StatusOr<std::string> TransferOverSpdy(size_t total, spdy::SessionOptions client_opts,
+                                             absl::Duration timeout = absl::Seconds(20)) {
+  auto [a, b] = SocketPair();
+  client_opts.server = false;
+  auto server = std::make_unique<spdy::Session>(std::move(a), spdy::SessionOptions{});
+  auto client = std::make_unique<spdy::Session>(std::move(b), client_opts);
+  server->Start();
+  client->Start();
+  std::string payload(total, '\0');
+  for (size_t i = 0; i < total; ++i) payload[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  std::thread writer([&] {
+    auto s = server->AcceptStream(absl::Now() + absl::Seconds(5));
+    if (!s) return;
+    (void)s->Write(payload);
+    (void)s->Close();
+  });
+  auto stream = client->OpenStream({{"streamType", "stdout"}}, /*fin=*/true);
+  if (!stream.ok()) {
+    server.reset();
+    writer.join();
+    return stream.status();
+  }
+  auto read = std::async(std::launch::async, [s = *stream] { return s->ReadAll(1 << 30); });
+  bool finished = read.wait_for(absl::ToChronoMilliseconds(timeout)) == std::future_status::ready;
+  // Tearing the sessions down unblocks both sides if they stalled.
+  client.reset();
+  server.reset();
+  writer.join();
+  absl::StatusOr<std::string> got = read.get();
+  if (!finished) return absl::DeadlineExceededError(absl::StrCat("transfer stalled after ", total, " bytes requested"));
+  if (got.ok() && *got != payload) return absl::DataLossError(absl::StrCat("got ", got->size(), " bytes, content differs"));
+  return got;
+}
+
+TEST(SpdySessionTest, TransfersWithDefaultReceiveWindow) {
+  spdy::SessionOptions opts;
+  opts.send_settings = true;
+  auto got = TransferOverSpdy(8 << 20, opts);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->size(), 8u << 20);
+}
+
+// A client that grants a larger per-stream window than the 64 KiB SPDY/3.1 connection window must
+// still keep the connection window replenished.
+TEST(SpdySessionTest, TransfersWithLargeReceiveWindows) {
+  for (uint32_t window : {128u << 10, 1u << 20, 4u << 20, 16u << 20}) {
+    spdy::SessionOptions opts;
+    opts.send_settings = true;
+    opts.receive_window = window;
+    auto got = TransferOverSpdy(24 << 20, opts);
+    ASSERT_TRUE(got.ok()) << "receive window " << window << ": " << got.status();
+    EXPECT_EQ(got->size(), 24u << 20);
+  }
+}
+
 TEST(WebSocketTest, AcceptKeyMatchesRfc6455Example) {
   EXPECT_EQ(ws::AcceptKey("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 }
@@ -138,6 +199,62 @@ TEST(WebSocketTest, MaskedFramesOfAllLengthEncodingsRoundTrip) {
   // Server frames must not be masked and vice versa.
   ASSERT_TRUE(a->WriteAll(ws::EncodeFrame(ws::kText, "x")).ok());
   EXPECT_FALSE(ws::ReadFrame(*b, true, 100).ok());
+}
+
+// The tunnel is a byte stream: message boundaries mean nothing, control frames in between are
+// answered, and the peer's close frame is the end of the stream.
+TEST(WebSocketTunnelTest, BytesFlowAcrossArbitraryMessageBoundaries) {
+  auto [a, b] = SocketPair();
+  Socket* client_raw = a.get();
+  ws::TunnelSocket server(std::move(b), ws::TunnelSocket::Role::kServer);
+  const uint8_t mask[4] = {9, 8, 7, 6};
+  std::string wire = ws::EncodeFrame(ws::kBinary, "hel", true, mask) + ws::EncodeFrame(ws::kPing, "p", true, mask) +
+                     ws::EncodeFrame(ws::kBinary, "lo wor", false, mask) +
+                     ws::EncodeFrame(ws::kContinuation, "ld", true, mask) + ws::EncodeFrame(ws::kBinary, "", true, mask) +
+                     ws::EncodeFrame(ws::kClose, ws::CloseFramePayload(1000, ""), true, mask);
+  ASSERT_TRUE(client_raw->WriteAll(wire).ok());
+  std::string got;
+  char buf[4];
+  for (;;) {
+    auto n = server.ReadSome(buf, sizeof(buf));
+    ASSERT_TRUE(n.ok()) << n.status();
+    if (*n == 0) break;
+    got.append(buf, *n);
+  }
+  EXPECT_EQ(got, "hello world");
+  // A text message cannot carry SPDY.
+  auto [c, d] = SocketPair();
+  ws::TunnelSocket strict(std::move(d), ws::TunnelSocket::Role::kServer);
+  ASSERT_TRUE(c->WriteAll(ws::EncodeFrame(ws::kText, "x", true, mask)).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(strict.ReadSome(buf, sizeof(buf)).status()));
+  // The server answered the ping and the close, and refuses to write after closing.
+  auto pong = ws::ReadFrame(*client_raw, /*require_masked=*/false, 1024);
+  ASSERT_TRUE(pong.ok());
+  EXPECT_EQ(pong->opcode, ws::kPong);
+  EXPECT_EQ(pong->payload, "p");
+  auto close = ws::ReadFrame(*client_raw, false, 1024);
+  ASSERT_TRUE(close.ok());
+  EXPECT_EQ(close->opcode, ws::kClose);
+  EXPECT_FALSE(server.WriteAll("late").ok());
+}
+
+TEST(WebSocketTunnelTest, WritesAreBinaryMessagesMaskedOnlyByClients) {
+  auto [a, b] = SocketPair();
+  ws::TunnelSocket client(std::move(a), ws::TunnelSocket::Role::kClient);
+  ws::TunnelSocket server(std::move(b), ws::TunnelSocket::Role::kServer);
+  ASSERT_TRUE(client.WriteAll("from client").ok());
+  ASSERT_TRUE(server.WriteAll("from server").ok());
+  char buf[64];
+  auto n = server.ReadSome(buf, sizeof(buf));  // the server requires masked frames
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(std::string(buf, *n), "from client");
+  n = client.ReadSome(buf, sizeof(buf));  // and the client unmasked ones
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(std::string(buf, *n), "from server");
+  client.ShutdownWrite();  // normal close: the server sees EOF
+  n = server.ReadSome(buf, sizeof(buf));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 0u);
 }
 
 TEST(RemoteCommandTest, StatusMessages) {

@@ -21,6 +21,7 @@
 #include "cri/streaming/spdy_handlers.h"
 #include "cri/streaming/websocket.h"
 #include "cri/streaming/websocket_handlers.h"
+#include "cri/streaming/websocket_tunnel.h"
 
 namespace flint::streaming {
 namespace {
@@ -62,6 +63,21 @@ std::vector<int32_t> ParsePorts(const HttpRequest& req, bool* ok) {
     }
   }
   return ports;
+}
+
+const std::vector<std::string>& SpdyPortForwardProtocols() {
+  static const std::vector<std::string> kProtocols = {kPortForwardProtocolV1};
+  return kProtocols;
+}
+
+// WebSocket subprotocols for a route: the channel protocols, then SPDY tunnelled through
+// WebSocket ("SPDY/3.1+" + each SPDY protocol).
+std::vector<std::string> WebSocketProtocolsFor(bool port_forward) {
+  std::vector<std::string> protocols = port_forward ? WebSocketPortForwardProtocols() : WebSocketRemoteCommandProtocols();
+  for (const std::string& p : port_forward ? SpdyPortForwardProtocols() : SpdyRemoteCommandProtocols()) {
+    protocols.push_back(absl::StrCat(ws::kSpdyTunnelPrefix, p));
+  }
+  return protocols;
 }
 
 }  // namespace
@@ -226,7 +242,7 @@ void StreamingServer::Route(std::unique_ptr<Socket> sock) {
       return;
     }
     std::vector<std::string> offered = req->head.GetList("Sec-WebSocket-Protocol");
-    const auto& supported = port_forward ? WebSocketPortForwardProtocols() : WebSocketRemoteCommandProtocols();
+    const std::vector<std::string> supported = WebSocketProtocolsFor(port_forward);
     std::string protocol;
     if (!offered.empty()) {
       auto chosen = NegotiateProtocol(offered, supported);
@@ -237,8 +253,9 @@ void StreamingServer::Route(std::unique_ptr<Socket> sock) {
       }
       protocol = *chosen;
     }
+    const bool tunnel = absl::StartsWith(protocol, ws::kSpdyTunnelPrefix);
     std::vector<int32_t> ports;
-    if (port_forward) {
+    if (port_forward && !tunnel) {  // over SPDY, ports come with each stream
       bool ok = true;
       ports = ParsePorts(*req, &ok);
       const auto& pf = std::get<runtime::v1::PortForwardRequest>(*cached);
@@ -253,6 +270,18 @@ void StreamingServer::Route(std::unique_ptr<Socket> sock) {
     if (!protocol.empty()) absl::StrAppend(&resp, "Sec-WebSocket-Protocol: ", protocol, "\r\n");
     resp += "\r\n";
     if (!sock->WriteAll(resp).ok()) return;
+    if (tunnel) {
+      auto tunnelled = std::make_unique<ws::TunnelSocket>(std::move(sock), ws::TunnelSocket::Role::kServer);
+      const std::string spdy_protocol = protocol.substr(ws::kSpdyTunnelPrefixLength);
+      if (port_forward) {
+        ServeSpdyPortForward(std::move(tunnelled), std::get<runtime::v1::PortForwardRequest>(*cached), *runtime_,
+                             options_.timeouts);
+      } else {
+        ServeSpdyRemoteCommand(std::move(tunnelled), RemoteCommandVersion(spdy_protocol), rc, *runtime_,
+                               options_.timeouts);
+      }
+      return;
+    }
     if (port_forward) {
       ServeWebSocketPortForward(std::move(sock), protocol, ports, std::get<runtime::v1::PortForwardRequest>(*cached),
                                 *runtime_);
@@ -271,8 +300,7 @@ void StreamingServer::Route(std::unique_ptr<Socket> sock) {
     (void)WriteHttpResponse(*sock, 400, {}, "unable to upgrade: X-Stream-Protocol-Version is required\n");
     return;
   }
-  static const std::vector<std::string> kPortForwardProtocols = {kPortForwardProtocolV1};
-  const auto& supported = port_forward ? kPortForwardProtocols : SpdyRemoteCommandProtocols();
+  const auto& supported = port_forward ? SpdyPortForwardProtocols() : SpdyRemoteCommandProtocols();
   auto chosen = NegotiateProtocol(offered, supported);
   if (!chosen) {
     (void)WriteHttpResponse(

@@ -237,23 +237,57 @@ TEST_F(StreamingServerTest, SpdyTenConcurrentSessions) {
   }
 }
 
-TEST_F(StreamingServerTest, SpdySlowReaderBlocksTheProducer) {
+// kubectl-like clients may grant far more than the 64 KiB default per stream (and SPDY/3.1 keeps
+// the connection window separate): output must flow at any window size.
+TEST_F(StreamingServerTest, SpdyExecLargeOutputWithLargeReceiveWindows) {
+  constexpr size_t kSize = 20'000'000;
+  for (uint32_t window : {1u << 20, 16u << 20}) {
+    SpdyExecOptions opts;
+    opts.receive_window = window;
+    auto r = RunSpdyExec(ExecUrl(Sh(absl::StrCat("head -c ", kSize, " /dev/zero | tr '\\000' y")), false, true, false),
+                         opts);
+    ASSERT_TRUE(r.ok()) << "window " << window << ": " << r.status();
+    EXPECT_EQ(r->stdout_data.size(), kSize) << "window " << window;
+    EXPECT_EQ(r->stdout_data.find_first_not_of('y'), std::string::npos);
+    EXPECT_EQ(ParseStatus(r->error)["status"], "Success");
+  }
+}
+
+class SpdySlowReaderTest : public StreamingServerTest, public ::testing::WithParamInterface<uint32_t> {};
+
+TEST_P(SpdySlowReaderTest, BlocksTheProducerAtTheWindow) {
   constexpr size_t kSize = 8'000'000;
-  auto s = StartSpdyExec(ExecUrl(Sh(absl::StrCat("head -c ", kSize, " /dev/zero")), false, true, false), {});
+  const uint32_t window = GetParam();
+  SpdyExecOptions opts;
+  opts.receive_window = window;
+  auto s = StartSpdyExec(ExecUrl(Sh(absl::StrCat("head -c ", kSize, " /dev/zero")), false, true, false), opts);
   ASSERT_TRUE(s.ok()) << s.status();
-  // Do not read: the server may send one window (64 KiB) and the pipe holds 64 KiB more.
+  // Do not read: the server may send one window and the pipe holds 64 KiB more; the server's own
+  // copy buffer adds at most another chunk.
   absl::SleepFor(absl::Milliseconds(800));
   uint64_t forwarded = runtime_.bytes_forwarded();
-  EXPECT_LE(forwarded, 256u * 1024) << "server buffered beyond the flow-control window";
+  EXPECT_LE(forwarded, window + 256u * 1024) << "server buffered beyond the flow-control window";
   absl::SleepFor(absl::Milliseconds(400));
   EXPECT_EQ(runtime_.bytes_forwarded(), forwarded) << "producer kept going without a reader";
   pid_t pid = runtime_.last_pid();
   EXPECT_FALSE(ProcessGone(pid)) << "producer should be blocked, not finished";
+  // Read slowly for a while: the producer advances only as the reader consumes.
+  char buf[4096];
+  size_t consumed = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto n = (*s)->out->Read(buf, sizeof(buf));
+    ASSERT_TRUE(n.ok()) << n.status();
+    consumed += *n;
+  }
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_LE(runtime_.bytes_forwarded(), consumed + window + 256u * 1024);
   auto out = (*s)->out->ReadAll(1 << 30);
   ASSERT_TRUE(out.ok()) << out.status();
-  EXPECT_EQ(out->size(), kSize);
+  EXPECT_EQ(consumed + out->size(), kSize);
   EXPECT_EQ(runtime_.bytes_forwarded(), kSize);
 }
+
+INSTANTIATE_TEST_SUITE_P(Windows, SpdySlowReaderTest, ::testing::Values(64u << 10, 1u << 20));
 
 TEST_F(StreamingServerTest, SpdyClientDisconnectKillsTheProcess) {
   auto s = StartSpdyExec(ExecUrl(Sh("echo started; exec sleep 1000"), false, true, false), {});
@@ -609,6 +643,91 @@ TEST_F(StreamingServerTest, WebSocketPortForward) {
     auto m = (*c)->ReadMessage();
     if (!m.ok() || m->opcode == ws::kClose) break;
   }
+}
+
+// ---- SPDY tunnelled through WebSocket ----
+
+TEST_F(StreamingServerTest, SpdyOverWebSocketPortForwardEchoesAndReportsErrors) {
+  EchoServer echo;
+  std::string chosen;
+  // What client-go's SPDY-over-WebSocket dialer offers; no ?port= needed, ports ride on streams.
+  auto sock = testing::DialSpdyOverWebSocket(PortForwardUrl(), {"portforward.k8s.io"}, &chosen);
+  ASSERT_TRUE(sock.ok()) << sock.status();
+  EXPECT_EQ(chosen, "portforward.k8s.io");
+  spdy::SessionOptions so;
+  so.server = false;
+  so.send_settings = true;
+  spdy::Session session(*std::move(sock), so);
+  session.Start();
+  std::string port = std::to_string(echo.port());
+  for (int request = 0; request < 2; ++request) {
+    std::string id = std::to_string(request);
+    auto err = session.OpenStream({{"streamType", "error"}, {"port", port}, {"requestID", id}}, true);
+    auto data = session.OpenStream({{"streamType", "data"}, {"port", port}, {"requestID", id}});
+    ASSERT_TRUE(err.ok() && data.ok());
+    std::string payload = Repeat("tunnelled-" + id, 300'000);  // many windows, many messages
+    std::thread writer([&] {
+      ASSERT_TRUE((*data)->Write(payload).ok());
+      ASSERT_TRUE((*data)->Close().ok());
+    });
+    auto echoed = (*data)->ReadAll(1 << 30);
+    writer.join();
+    ASSERT_TRUE(echoed.ok()) << echoed.status();
+    EXPECT_TRUE(*echoed == payload) << echoed->size();
+    auto err_text = (*err)->ReadAll();
+    ASSERT_TRUE(err_text.ok());
+    EXPECT_EQ(*err_text, "");
+  }
+  auto err = session.OpenStream({{"streamType", "error"}, {"port", "1"}, {"requestID", "9"}}, true);
+  auto data = session.OpenStream({{"streamType", "data"}, {"port", "1"}, {"requestID", "9"}});
+  ASSERT_TRUE(err.ok() && data.ok());
+  auto err_text = (*err)->ReadAll();
+  ASSERT_TRUE(err_text.ok());
+  EXPECT_TRUE(absl::StrContains(*err_text, "error forwarding port 1")) << *err_text;
+  EXPECT_TRUE(session.Ping().ok());
+  // The client ends the tunnel with a WebSocket close; the server winds down the session.
+  session.Finish(absl::Seconds(5));
+  EXPECT_TRUE(session.closed());
+}
+
+TEST_F(StreamingServerTest, SpdyOverWebSocketExecWithStdinAndLargeWindow) {
+  SpdyExecOptions opts;
+  opts.websocket_tunnel = true;
+  opts.stdin = true;
+  opts.stderr = true;
+  opts.receive_window = 1 << 20;
+  std::string input = Repeat("through the tunnel\n", 2'000'000);
+  auto r = RunSpdyExec(ExecUrl(Sh("cat; echo done >&2; exit 4"), true, true, true), opts, input);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->stdout_data == input) << r->stdout_data.size();
+  EXPECT_EQ(r->stderr_data, "done\n");
+  EXPECT_EQ(ParseStatus(r->error)["details"]["causes"][0]["message"], "4");
+}
+
+TEST_F(StreamingServerTest, SpdyOverWebSocketNegotiation) {
+  // Tunnelled protocols are chosen like any other subprotocol: in client order.
+  auto c = WsClient::Connect(ExecUrl(Sh("true"), false, true, false),
+                             {"SPDY/3.1+v9.channel.k8s.io", "SPDY/3.1+v4.channel.k8s.io", "v5.channel.k8s.io"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->protocol(), "SPDY/3.1+v4.channel.k8s.io");
+  // Exec protocols are not port-forward protocols and vice versa.
+  HttpResult failed;
+  EXPECT_FALSE(WsClient::Connect(PortForwardUrl(), {"SPDY/3.1+v4.channel.k8s.io"}, &failed).ok());
+  EXPECT_EQ(failed.status, 400);
+  EXPECT_FALSE(WsClient::Connect(ExecUrl(Sh("true"), false, true, false), {"SPDY/3.1+portforward.k8s.io"}, &failed).ok());
+  EXPECT_EQ(failed.status, 400);
+  // A tunnel client that disconnects mid-exec kills the process.
+  SpdyExecOptions opts;
+  opts.websocket_tunnel = true;
+  auto s = StartSpdyExec(ExecUrl(Sh("echo started; exec sleep 1000"), false, true, false), opts);
+  ASSERT_TRUE(s.ok()) << s.status();
+  char buf[16];
+  auto n = (*s)->out->Read(buf, sizeof(buf));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(std::string(buf, *n), "started\n");
+  pid_t pid = runtime_.last_pid();
+  s->reset();
+  EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }, absl::Seconds(10))) << "pid " << pid << " survived";
 }
 
 }  // namespace

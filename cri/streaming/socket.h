@@ -10,10 +10,12 @@
 
 namespace flint::streaming {
 
+// Byte-stream transport. Subclasses (the SPDY-over-WebSocket tunnel) carry the stream inside
+// another protocol; they override the virtual operations and pass fd -1.
 class Socket {
  public:
   explicit Socket(int fd) : fd_(fd) {}
-  ~Socket();
+  virtual ~Socket();
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
 
@@ -22,14 +24,14 @@ class Socket {
   void Unread(std::string bytes) { pending_ = std::move(bytes) + pending_; }
 
   // Reads up to len bytes (at least 1); 0 at EOF.
-  absl::StatusOr<size_t> ReadSome(char* buf, size_t len);
+  virtual absl::StatusOr<size_t> ReadSome(char* buf, size_t len);
   // Reads exactly len bytes; OutOfRange on EOF before that (Unavailable if EOF at offset 0).
   absl::Status ReadFull(char* buf, size_t len);
   // Not thread-safe: callers serialize writes.
-  absl::Status WriteAll(std::string_view data);
+  virtual absl::Status WriteAll(std::string_view data);
   // Wakes up blocked readers/writers (shutdown(2)); the fd stays open until destruction.
-  void Shutdown();
-  void ShutdownWrite();
+  virtual void Shutdown();
+  virtual void ShutdownWrite();
 
  private:
   int fd_;

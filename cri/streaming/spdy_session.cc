@@ -10,8 +10,9 @@ namespace {
 
 constexpr size_t kMaxDataChunk = 32 * 1024;
 // A peer that ignores our receive window may overrun it; beyond this many buffered bytes on one
-// stream the reader stops reading the socket until the consumer catches up.
-constexpr size_t kMaxBufferedPerStream = 1 << 20;
+// stream (or the window we granted, if larger) the reader stops reading the socket until the
+// consumer catches up.
+constexpr size_t kMinBufferedPerStreamLimit = 1 << 20;
 
 }  // namespace
 
@@ -147,7 +148,29 @@ void Stream::Reset(uint32_t status) {
 }
 
 Session::Session(std::unique_ptr<Socket> sock, SessionOptions options)
-    : sock_(std::move(sock)), options_(options), next_stream_id_(options.server ? 2 : 1) {}
+    : sock_(std::move(sock)),
+      options_(options),
+      conn_receive_window_(std::max(options.receive_window, kInitialWindow)),
+      max_buffered_per_stream_(std::max<size_t>(options.receive_window, kMinBufferedPerStreamLimit)),
+      next_stream_id_(options.server ? 2 : 1),
+      next_ping_id_(options.server ? 2 : 1) {}
+
+absl::Status Session::Ping(absl::Duration timeout) {
+  uint32_t id;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return absl::UnavailableError("spdy connection closed");
+    id = next_ping_id_;
+    next_ping_id_ += 2;
+  }
+  if (auto st = WriteFrame(EncodePing(id)); !st.ok()) return st;
+  std::unique_lock lock(mu_);
+  if (!cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] { return last_ping_echoed_ >= id || closed_; })) {
+    return absl::DeadlineExceededError("spdy: no PING reply");
+  }
+  if (last_ping_echoed_ < id) return absl::UnavailableError("spdy connection closed before the PING reply");
+  return absl::OkStatus();
+}
 
 Session::~Session() {
   {
@@ -159,8 +182,16 @@ Session::~Session() {
 }
 
 void Session::Start() {
-  if (options_.send_settings) {
+  // Stream windows are replenished relative to receive_window, so a non-default one must be
+  // announced, or the peer keeps assuming 64 KiB and waits for updates that never come.
+  if (options_.send_settings || options_.receive_window != kInitialWindow) {
     (void)WriteFrame(EncodeSettings({{kSettingsInitialWindowSize, options_.receive_window}}));
+  }
+  // SETTINGS does not touch the SPDY/3.1 connection window: it starts at 64 KiB whatever the
+  // stream windows are. Grow it to match, or a single stream could never use its larger window
+  // (and the connection credit is returned in units of half of it).
+  if (conn_receive_window_ > kInitialWindow) {
+    (void)WriteFrame(EncodeWindowUpdate(0, conn_receive_window_ - kInitialWindow));
   }
   reader_ = std::thread([this] { ReadLoop(); });
 }
@@ -299,7 +330,7 @@ absl::Status Session::HandleData(const Frame& f) {
   {
     std::unique_lock lock(mu_);
     conn_unacked_ += static_cast<uint32_t>(f.payload.size());
-    if (conn_unacked_ >= options_.receive_window / 2) {
+    if (conn_unacked_ >= conn_receive_window_ / 2) {
       conn_update = conn_unacked_;
       conn_unacked_ = 0;
     }
@@ -316,7 +347,7 @@ absl::Status Session::HandleData(const Frame& f) {
       }
       cv_.notify_all();
       cv_.wait(lock, [&] {
-        return s->recv_bytes_ <= kMaxBufferedPerStream || s->aborted_ || s->reset_ || finishing_ || closed_;
+        return s->recv_bytes_ <= max_buffered_per_stream_ || s->aborted_ || s->reset_ || finishing_ || closed_;
       });
     }
   }
@@ -401,6 +432,9 @@ absl::Status Session::HandleControl(const Frame& f) {
       uint32_t id = ReadU32(body, 0);
       bool from_peer = options_.server ? (id % 2 == 1) : (id % 2 == 0);
       if (from_peer) return WriteFrame(EncodePing(id));
+      std::lock_guard lock(mu_);
+      last_ping_echoed_ = std::max(last_ping_echoed_, id);
+      cv_.notify_all();
       return absl::OkStatus();
     }
     case kGoAway: {

@@ -56,9 +56,10 @@ class Stream : public InputStream, public OutputStream {
 
 struct SessionOptions {
   bool server = true;
-  // Per-stream receive window we grant (and replenish as the consumer reads).
+  // Per-stream receive window we grant (and replenish as the consumer reads); a non-default value
+  // is announced in SETTINGS and the connection window is grown to match.
   uint32_t receive_window = kInitialWindow;
-  // Tests: send a SETTINGS frame with the initial window on start (compliant-client behaviour).
+  // Send SETTINGS even for the default window (compliant-client behaviour in tests).
   bool send_settings = false;
   // Peers that never take part in flow control (Go spdystream does not) are detected: when our
   // send window runs out and the peer never sent SETTINGS/WINDOW_UPDATE, wait this long for a
@@ -78,7 +79,8 @@ class Session {
   std::shared_ptr<Stream> AcceptStream(absl::Time deadline);
   // Client role: opens a stream (SYN_STREAM). fin = no data from us.
   absl::StatusOr<std::shared_ptr<Stream>> OpenStream(const Headers& headers, bool fin = false);
-  absl::Status Ping();
+  // Round trip: sends a PING and waits (up to timeout) for the peer to echo it.
+  absl::Status Ping(absl::Duration timeout = absl::Seconds(5));
   // Graceful end: GOAWAY, half-close, wait up to timeout for the peer to close, then close.
   void Finish(absl::Duration timeout = absl::Seconds(5));
   // Fires when the connection is lost before Finish().
@@ -99,6 +101,8 @@ class Session {
 
   std::unique_ptr<Socket> sock_;
   SessionOptions options_;
+  const uint32_t conn_receive_window_;  // connection-level window we grant
+  const size_t max_buffered_per_stream_;
   std::thread reader_;
 
   std::mutex write_mu_;  // socket writes + compressor (compression order == wire order)
@@ -114,6 +118,8 @@ class Session {
   int64_t conn_send_window_ = kInitialWindow;
   uint32_t conn_unacked_ = 0;
   int64_t initial_send_window_ = kInitialWindow;
+  uint32_t next_ping_id_;
+  uint32_t last_ping_echoed_ = 0;
   bool peer_flow_control_ = false;
   bool peer_ignores_flow_control_ = false;
   bool closed_ = false;

@@ -57,11 +57,19 @@ absl::StatusOr<EncodedBlock> EncodeBlock(BlockFormat format, std::string_view pl
 
 absl::StatusOr<std::string> DecodeBlock(BlockFormat format, std::string_view id,
                                         std::string_view key, std::string_view data) {
-  const size_t n = BlockIdSize(format);
-  if (key.size() != n) return absl::InvalidArgumentError(absl::StrCat("block key must be ", n, " bytes"));
+  if (key.size() != BlockIdSize(format)) {
+    return absl::InvalidArgumentError(absl::StrCat("block key must be ", BlockIdSize(format), " bytes"));
+  }
   if (!BlockIdMatches(format, id, data)) {
     return absl::DataLossError(absl::StrCat("block ", HexEncode(id), ": content hash mismatch"));
   }
+  return DecodeBlockContent(format, id, key, data);
+}
+
+absl::StatusOr<std::string> DecodeBlockContent(BlockFormat format, std::string_view id,
+                                               std::string_view key, std::string_view data) {
+  const size_t n = BlockIdSize(format);
+  if (key.size() != n) return absl::InvalidArgumentError(absl::StrCat("block key must be ", n, " bytes"));
   absl::StatusOr<std::string> compressed =
       format == BlockFormat::kV1 ? XxteaDecrypt(data, key)
                                  : AesGcmOpen(key, key.substr(0, 12), data);

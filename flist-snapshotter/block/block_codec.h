@@ -30,6 +30,14 @@ absl::StatusOr<EncodedBlock> EncodeBlock(BlockFormat format, std::string_view pl
 absl::StatusOr<std::string> DecodeBlock(BlockFormat format, std::string_view id,
                                         std::string_view key, std::string_view data);
 
+// DecodeBlock without the hash of `data` against `id`, for the read path: the
+// final check (plaintext hashes to `key`) alone proves the block is the one
+// the flist names, and a wrong or corrupted `data` fails decryption or that
+// check, still as DataLoss. Saves one BLAKE2b pass over every fetched block
+// (about half the decode time of a 512 KiB v2 block).
+absl::StatusOr<std::string> DecodeBlockContent(BlockFormat format, std::string_view id,
+                                               std::string_view key, std::string_view data);
+
 // Only the store-side integrity check: does `data` hash to `id`?
 bool BlockIdMatches(BlockFormat format, std::string_view id, std::string_view data);
 

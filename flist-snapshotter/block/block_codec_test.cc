@@ -70,6 +70,28 @@ TEST_P(BlockCodecRoundTrip, DetectsCorruptionAndWrongKey) {
             absl::StatusCode::kDataLoss);
 }
 
+// The read path skips the ciphertext hash; corruption anywhere in the stored
+// bytes (v1: unauthenticated XXTEA; v2: GCM tag) must still be DataLoss.
+TEST_P(BlockCodecRoundTrip, ContentDecodeWithoutIdCheckStillCatchesCorruption) {
+  std::string plain = RandomBytes(200000, 9);
+  auto b = EncodeBlock(GetParam(), plain);
+  ASSERT_TRUE(b.ok());
+  auto back = DecodeBlockContent(GetParam(), b->id, b->key, b->data);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, plain);
+  for (size_t at : {size_t{0}, b->data.size() / 3, b->data.size() - 1}) {
+    std::string corrupt = b->data;
+    corrupt[at] ^= 0x40;
+    EXPECT_EQ(DecodeBlockContent(GetParam(), b->id, b->key, corrupt).status().code(), absl::StatusCode::kDataLoss)
+        << "flipped byte " << at;
+  }
+  EXPECT_EQ(DecodeBlockContent(GetParam(), b->id, b->key, b->data.substr(0, b->data.size() / 2)).status().code(),
+            absl::StatusCode::kDataLoss);
+  std::string wrong_key = b->key;
+  wrong_key[3] ^= 1;
+  EXPECT_EQ(DecodeBlockContent(GetParam(), b->id, wrong_key, b->data).status().code(), absl::StatusCode::kDataLoss);
+}
+
 TEST_P(BlockCodecRoundTrip, ConvergentEncryptionIsDeterministic) {
   auto a = EncodeBlock(GetParam(), "same content");
   auto b = EncodeBlock(GetParam(), "same content");

@@ -1,6 +1,7 @@
 #include "flist-snapshotter/cache/block_cache.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <vector>
 
@@ -73,6 +75,57 @@ bool IsHexName(const char* name) {
   return name[0] != '\0';
 }
 
+struct CachedFile {
+  std::string name;  // hex id
+  uint64_t bytes;
+  int64_t used;  // max(atime, mtime), seconds
+};
+
+// A temp file is another process's write in progress when its pid (".tmp-<hex>-<pid>-<n>")
+// is alive and it is recent; anything else was left by a crash.
+bool IsLiveTempFile(const char* name, const struct stat& st) {
+  const char* dash = std::strrchr(name, '-');
+  if (dash == nullptr || dash == name) return false;
+  const char* pid_end = dash;
+  const char* pid_start = pid_end;
+  while (pid_start > name && pid_start[-1] >= '0' && pid_start[-1] <= '9') --pid_start;
+  if (pid_start == pid_end || pid_start[-1] != '-') return false;
+  const pid_t pid = static_cast<pid_t>(std::strtol(pid_start, nullptr, 10));
+  if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH)) return false;
+  return std::time(nullptr) - st.st_mtime < 600;
+}
+
+// Every block file under dir, oldest first; removes dead temp files on the way.
+std::vector<CachedFile> ListCachedFiles(const std::string& root, const char* temp_prefix) {
+  std::vector<CachedFile> found;
+  DIR* top = opendir(root.c_str());
+  if (top == nullptr) return found;
+  while (dirent* d = readdir(top)) {
+    if (std::strlen(d->d_name) != 2 || !IsHexName(d->d_name)) continue;
+    const std::string sub = absl::StrCat(root, "/", d->d_name);
+    DIR* dir = opendir(sub.c_str());
+    if (dir == nullptr) continue;
+    while (dirent* f = readdir(dir)) {
+      const std::string path = absl::StrCat(sub, "/", f->d_name);
+      struct stat st {};
+      if (std::strncmp(f->d_name, temp_prefix, std::strlen(temp_prefix)) == 0) {
+        if (lstat(path.c_str(), &st) == 0 && !IsLiveTempFile(f->d_name, st)) unlink(path.c_str());
+        continue;
+      }
+      if (!IsHexName(f->d_name)) continue;
+      if (lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      found.push_back(CachedFile{f->d_name, static_cast<uint64_t>(st.st_size),
+                                 std::max<int64_t>(st.st_atime, st.st_mtime)});
+    }
+    closedir(dir);
+  }
+  closedir(top);
+  std::sort(found.begin(), found.end(), [](const CachedFile& a, const CachedFile& b) {
+    return a.used != b.used ? a.used < b.used : a.name < b.name;
+  });
+  return found;
+}
+
 void AtomicMax(std::atomic<uint64_t>& target, uint64_t value) {
   uint64_t cur = target.load();
   while (value > cur && !target.compare_exchange_weak(cur, value)) {
@@ -87,54 +140,73 @@ absl::StatusOr<std::unique_ptr<BlockCache>> BlockCache::Open(BlockCacheOptions o
   std::filesystem::create_directories(options.dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("block cache: create ", options.dir, ": ", ec.message()));
   std::unique_ptr<BlockCache> cache(new BlockCache(std::move(options)));
+  auto ledger = SharedLedger::Open(cache->options_.dir + "/.ledger");
+  if (!ledger.ok()) return ledger.status();
+  cache->ledger_ = *std::move(ledger);
   if (auto s = cache->Scan(); !s.ok()) return s;
   return cache;
 }
 
 absl::Status BlockCache::Scan() {
-  struct Found {
-    std::string name;
-    uint64_t bytes;
-    int64_t used;
-  };
-  std::vector<Found> found;
-  DIR* top = opendir(options_.dir.c_str());
-  if (top == nullptr) return ErrnoStatus("block cache: open", options_.dir);
-  while (dirent* d = readdir(top)) {
-    if (std::strlen(d->d_name) != 2 || !IsHexName(d->d_name)) continue;
-    const std::string sub = absl::StrCat(options_.dir, "/", d->d_name);
-    DIR* dir = opendir(sub.c_str());
-    if (dir == nullptr) continue;
-    while (dirent* f = readdir(dir)) {
-      const std::string path = absl::StrCat(sub, "/", f->d_name);
-      if (std::strncmp(f->d_name, kTempPrefix, sizeof(kTempPrefix) - 1) == 0) {
-        unlink(path.c_str());  // left behind by a crash mid-write
-        continue;
-      }
-      if (!IsHexName(f->d_name)) continue;
-      struct stat st {};
-      if (lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-      found.push_back(Found{f->d_name, static_cast<uint64_t>(st.st_size),
-                            std::max<int64_t>(st.st_atime, st.st_mtime)});
-    }
-    closedir(dir);
-  }
-  closedir(top);
-  std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.used < b.used; });
+  if (access(options_.dir.c_str(), R_OK | X_OK) != 0) return ErrnoStatus("block cache: open", options_.dir);
   std::lock_guard<std::mutex> lock(mu_);
-  for (const Found& f : found) lru_.Insert(f.name, f.bytes);  // oldest first, so it ends up last
-  if (options_.max_bytes > 0) {
-    for (const std::string& name : lru_.EvictTo(options_.max_bytes, "")) {
-      unlink(absl::StrCat(options_.dir, "/", name.substr(0, 2), "/", name).c_str());
-      ++evictions_;
+  // Under the ledger lock, so no other process stores or evicts mid-count.
+  return ledger_->Update([&](uint64_t& total) {
+    total = 0;
+    for (const CachedFile& f : ListCachedFiles(options_.dir, kTempPrefix)) {
+      lru_.Insert(f.name, f.bytes);  // oldest first, so it ends up last
+      total += f.bytes;
     }
+    EvictLocked(total, "");
+  });
+}
+
+void BlockCache::EvictLocked(uint64_t& total, const std::string& keep) {
+  if (options_.max_bytes == 0 || total <= options_.max_bytes) return;
+  auto remove = [&](const std::string& name, uint64_t bytes) {
+    if (unlink(absl::StrCat(options_.dir, "/", name.substr(0, 2), "/", name).c_str()) != 0) return;
+    total -= std::min(total, bytes);  // else another process evicted (and uncounted) it
+    ++evictions_;
+  };
+  std::string name;
+  uint64_t bytes = 0;
+  while (total > options_.max_bytes && lru_.PopOldest(keep, &name, &bytes)) remove(name, bytes);
+  if (total <= options_.max_bytes) return;
+  // The rest belongs to other processes (written after we scanned): go by the disk.
+  const std::vector<CachedFile> files = ListCachedFiles(options_.dir, kTempPrefix);
+  total = 0;
+  for (const CachedFile& f : files) total += f.bytes;
+  for (const CachedFile& f : files) {
+    if (total <= options_.max_bytes) break;
+    if (f.name == keep) continue;
+    lru_.Erase(f.name);
+    remove(f.name, f.bytes);
   }
-  return absl::OkStatus();
+}
+
+void BlockCache::RemoveFile(const std::string& hex, uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  lru_.Erase(hex);
+  absl::Status s = ledger_->Update([&](uint64_t& total) {
+    if (unlink(absl::StrCat(options_.dir, "/", hex.substr(0, 2), "/", hex).c_str()) == 0) {
+      total -= std::min(total, bytes);
+    }
+  });
+  if (!s.ok()) {
+    FLINT_LOG(WARN) << "block cache: " << s.message();
+  }
 }
 
 std::string BlockCache::PathFor(std::string_view id) const {
   const std::string hex = HexEncode(id);
   return absl::StrCat(options_.dir, "/", hex.substr(0, 2), "/", hex);
+}
+
+void BlockCache::AdviseWillNeed(std::string_view id) const {
+  const int fd = open(PathFor(id).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+  close(fd);
 }
 
 bool BlockCache::Contains(std::string_view id) const {
@@ -147,36 +219,63 @@ void BlockCache::Touch(const std::string& hex) {
   lru_.Touch(hex);
 }
 
-absl::StatusOr<size_t> BlockCache::ReadCached(const BlockRef& ref, uint64_t offset, char* out, size_t len,
-                                              std::string* whole) {
+absl::Status BlockCache::OpenChecked(const BlockRef& ref, int* fd_out, uint64_t* length, struct stat* st) {
   const std::string hex = HexEncode(ref.id);
   const std::string path = PathFor(ref.id);
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat("block ", hex, " not cached"));
+  if (fd < 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    lru_.Erase(hex);  // maybe evicted by another process
+    return absl::NotFoundError(absl::StrCat("block ", hex, " not cached"));
+  }
+  *st = {};
+  auto discard = [&](std::string_view why) -> absl::Status {
+    FLINT_LOG(WARN) << "block cache: dropping " << path << ": " << why;
+    close(fd);
+    RemoveFile(hex, static_cast<uint64_t>(st->st_size));
+    return absl::NotFoundError(absl::StrCat("block ", hex, " cache entry is bad: ", Av(why)));
+  };
+  char header[kHeaderSize];
+  if (fstat(fd, st) != 0 || !PreadAll(fd, header, kHeaderSize, 0)) return discard("short header");
+  if (std::memcmp(header, kMagic, sizeof(kMagic)) != 0) return discard("bad magic");
+  *length = DecodeLength(header + 8);
+  if (static_cast<uint64_t>(st->st_size) != kHeaderSize + *length) return discard("size mismatch");
+  // A different key for the same id means the caller cannot decrypt the
+  // block; it must not get the plaintext from us either.
+  if (std::string_view(header + 16, 32) != KeyDigest(ref.key)) {
+    close(fd);
+    return absl::NotFoundError(absl::StrCat("block ", hex, " cached under another key"));
+  }
+  *fd_out = fd;
+  return absl::OkStatus();
+}
+
+void BlockCache::NoteHit(const std::string& hex, int fd, const struct stat& st) {
+  // Recency for the other processes' eviction scans; at most once a minute per block.
+  if (std::time(nullptr) - st.st_mtime > 60) {
+    const struct timespec times[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
+    futimens(fd, times);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!lru_.Touch(hex)) lru_.Insert(hex, static_cast<uint64_t>(st.st_size));  // written by another process
+}
+
+absl::StatusOr<size_t> BlockCache::ReadCached(const BlockRef& ref, uint64_t offset, char* out, size_t len,
+                                              std::string* whole) {
+  int fd = -1;
+  uint64_t length = 0;
+  struct stat st {};
+  if (absl::Status s = OpenChecked(ref, &fd, &length, &st); !s.ok()) return s;
   struct Closer {
     int fd;
     ~Closer() { close(fd); }
   } closer{fd};
-
+  const std::string hex = HexEncode(ref.id);
   auto discard = [&](std::string_view why) -> absl::Status {
-    FLINT_LOG(WARN) << "block cache: dropping " << path << ": " << why;
-    unlink(path.c_str());
-    std::lock_guard<std::mutex> lock(mu_);
-    lru_.Erase(hex);
+    FLINT_LOG(WARN) << "block cache: dropping " << PathFor(ref.id) << ": " << why;
+    RemoveFile(hex, static_cast<uint64_t>(st.st_size));
     return absl::NotFoundError(absl::StrCat("block ", hex, " cache entry is bad: ", Av(why)));
   };
-
-  struct stat st {};
-  char header[kHeaderSize];
-  if (fstat(fd, &st) != 0 || !PreadAll(fd, header, kHeaderSize, 0)) return discard("short header");
-  if (std::memcmp(header, kMagic, sizeof(kMagic)) != 0) return discard("bad magic");
-  const uint64_t length = DecodeLength(header + 8);
-  if (static_cast<uint64_t>(st.st_size) != kHeaderSize + length) return discard("size mismatch");
-  // A different key for the same id means the caller cannot decrypt the
-  // block; it must not get the plaintext from us either.
-  if (std::string_view(header + 16, 32) != KeyDigest(ref.key)) {
-    return absl::NotFoundError(absl::StrCat("block ", hex, " cached under another key"));
-  }
 
   size_t copied = 0;
   if (whole != nullptr || options_.verify_hits) {
@@ -196,10 +295,25 @@ absl::StatusOr<size_t> BlockCache::ReadCached(const BlockRef& ref, uint64_t offs
     copied = std::min<uint64_t>(len, length - offset);
     if (!PreadAll(fd, out, copied, kHeaderSize + offset)) return discard("short read");
   }
-
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!lru_.Touch(hex)) lru_.Insert(hex, static_cast<uint64_t>(st.st_size));  // written by another process
+  NoteHit(hex, fd, st);
   return copied;
+}
+
+absl::StatusOr<BlockCache::FileRange> BlockCache::OpenCachedRange(const BlockRef& ref, uint64_t offset,
+                                                                  size_t len) {
+  // verify_hits needs the whole plaintext in memory anyway.
+  if (options_.verify_hits) return absl::NotFoundError("verify_hits: no file ranges");
+  int fd = -1;
+  uint64_t length = 0;
+  struct stat st {};
+  if (absl::Status s = OpenChecked(ref, &fd, &length, &st); !s.ok()) return s;
+  NoteHit(HexEncode(ref.id), fd, st);
+  ++hits_;
+  FileRange range;
+  range.fd = fd;
+  range.file_offset = kHeaderSize + offset;
+  range.len = offset < length ? static_cast<size_t>(std::min<uint64_t>(len, length - offset)) : 0;
+  return range;
 }
 
 absl::Status BlockCache::Store(const BlockRef& ref, const std::string& plain) {
@@ -215,20 +329,33 @@ absl::Status BlockCache::Store(const BlockRef& ref, const std::string& plain) {
   if (ok && options_.fsync_writes) ok = fsync(fd) == 0;
   absl::Status status = ok ? absl::OkStatus() : ErrnoStatus("write", temp);
   if (close(fd) != 0 && status.ok()) status = ErrnoStatus("close", temp);
-  if (status.ok() && rename(temp.c_str(), final_path.c_str()) != 0) status = ErrnoStatus("rename", temp);
   if (!status.ok()) {
     unlink(temp.c_str());
     return status;
   }
+  const uint64_t bytes = header.size() + plain.size();
   std::lock_guard<std::mutex> lock(mu_);
-  lru_.Insert(hex, header.size() + plain.size());
-  if (options_.max_bytes > 0) {
-    for (const std::string& name : lru_.EvictTo(options_.max_bytes, hex)) {
-      unlink(absl::StrCat(options_.dir, "/", name.substr(0, 2), "/", name).c_str());
-      ++evictions_;
+  // link, not rename: when another process stored the block meanwhile, its
+  // file stays and is counted once. Linking under the ledger lock keeps every
+  // file either counted or not yet visible to another process's recount.
+  absl::Status linked = absl::OkStatus();
+  absl::Status ledger = ledger_->Update([&](uint64_t& total) {
+    if (link(temp.c_str(), final_path.c_str()) != 0) {
+      if (errno == EEXIST) return;
+      // A filesystem without hard links: rename (a block stored by another
+      // process at the same moment is then counted twice until the next scan).
+      if ((errno != EPERM && errno != EOPNOTSUPP) || rename(temp.c_str(), final_path.c_str()) != 0) {
+        linked = ErrnoStatus("link", temp);
+        return;
+      }
     }
-  }
-  return absl::OkStatus();
+    total += bytes;
+    EvictLocked(total, hex);
+  });
+  unlink(temp.c_str());
+  if (!linked.ok()) return linked;
+  lru_.Insert(hex, bytes);
+  return ledger;
 }
 
 absl::StatusOr<std::shared_ptr<const std::string>> BlockCache::FetchNow(const BlockRef& ref,
@@ -248,11 +375,14 @@ absl::StatusOr<std::shared_ptr<const std::string>> BlockCache::FetchNow(const Bl
                                                            ": ", data.status().message()));
   }
   bytes_fetched_ += data->size();
-  auto decoded = DecodeBlock(format, ref.id, ref.key, *data);
+  auto decoded = DecodeBlockContent(format, ref.id, ref.key, *data);
   const auto micros = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count());
   fetch_micros_total_ += micros;
   AtomicMax(fetch_micros_max_, micros);
+  int bucket = 0;
+  while (bucket < kFetchLatencyBuckets && micros > (kFetchBucketFirstMicros << bucket)) ++bucket;
+  ++fetch_latency_buckets_[bucket];
   if (!decoded.ok()) {
     ++fetch_errors_;
     return absl::DataLossError(absl::StrCat("block ", hex, " from ", store.Describe(), ": ",
@@ -354,10 +484,21 @@ BlockCacheStats BlockCache::stats() const {
   s.fetch_micros_max = fetch_micros_max_;
   s.evictions = evictions_;
   s.write_errors = write_errors_;
+  for (size_t i = 0; i < s.fetch_latency_buckets.size(); ++i) s.fetch_latency_buckets[i] = fetch_latency_buckets_[i];
+  if (auto total = ledger_->Read(); total.ok()) s.shared_bytes = *total;
   std::lock_guard<std::mutex> lock(mu_);
   s.cached_bytes = lru_.bytes();
   s.cached_blocks = lru_.size();
   return s;
+}
+
+std::string BlockCacheStatsJson(const BlockCacheStats& s) {
+  std::string buckets;
+  for (uint64_t count : s.fetch_latency_buckets) absl::StrAppend(&buckets, buckets.empty() ? "" : ",", count);
+  return absl::StrCat("{\"hits\":", s.hits, ",\"misses\":", s.misses, ",\"fetches\":", s.fetches,
+                      ",\"fetch_errors\":", s.fetch_errors, ",\"bytes_fetched\":", s.bytes_fetched,
+                      ",\"fetch_micros_total\":", s.fetch_micros_total, ",\"fetch_bucket_first_micros\":",
+                      kFetchBucketFirstMicros, ",\"fetch_latency_buckets\":[", buckets, "]}");
 }
 
 }  // namespace flint::flist

@@ -12,11 +12,19 @@
 // so a reader never sees a partial block; a file whose size disagrees with
 // its header (e.g. after a crash before writeback) is treated as a miss.
 //
-// Size is bounded by an in-memory LRU, rebuilt at Open() by scanning the
-// directory (ordered by atime/mtime). Concurrent requests for one block
-// share a single store fetch ("single flight").
+// Size is bounded for the whole directory, across every process caching into
+// it: a SharedLedger (<dir>/.ledger, flock-protected) holds the total. Above
+// the limit a process evicts from its in-memory LRU first (rebuilt at Open()
+// from every file there, ordered by atime/mtime, and fed by hits on files
+// other processes wrote); when that runs out, a scan of the directory evicts
+// the oldest files (mtime, refreshed at most once a minute per hit) and
+// recounts the total. Concurrent requests for one block share a single store
+// fetch ("single flight").
 #pragma once
 
+#include <sys/stat.h>
+
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -28,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "flist-snapshotter/block/block_codec.h"
 #include "flist-snapshotter/cache/lru_index.h"
+#include "flist-snapshotter/cache/shared_ledger.h"
 #include "flist-snapshotter/flist/model.h"
 #include "flist-snapshotter/store/block_store.h"
 
@@ -43,6 +52,11 @@ struct BlockCacheOptions {
   bool verify_hits = false;
 };
 
+// Fetch latency histogram: bucket i counts fetches of at most kFetchBucketFirstMicros << i
+// microseconds (128 µs .. ~34 s); the last bucket counts everything slower.
+inline constexpr int kFetchLatencyBuckets = 20;
+inline constexpr uint64_t kFetchBucketFirstMicros = 128;
+
 struct BlockCacheStats {
   uint64_t hits = 0;           // served from disk
   uint64_t misses = 0;         // had to wait for a store fetch
@@ -54,9 +68,14 @@ struct BlockCacheStats {
   uint64_t fetch_micros_max = 0;
   uint64_t evictions = 0;
   uint64_t write_errors = 0;   // blocks that could not be stored (still served)
-  uint64_t cached_bytes = 0;   // current size on disk (block files only)
+  uint64_t cached_bytes = 0;   // block files this instance knows of (bytes)
   uint64_t cached_blocks = 0;
+  uint64_t shared_bytes = 0;   // the whole directory, as every process counts it
+  std::array<uint64_t, kFetchLatencyBuckets + 1> fetch_latency_buckets{};  // per bucket, last = slower
 };
+
+// The stats as one JSON object (what flist-mount --stats-file writes for flintd's /metrics).
+std::string BlockCacheStatsJson(const BlockCacheStats& stats);
 
 class BlockCache {
  public:
@@ -76,8 +95,23 @@ class BlockCache {
   absl::StatusOr<size_t> ReadBlock(const BlockRef& ref, BlockFormat format, BlockStore& store,
                                    uint64_t offset, char* out, size_t len);
 
+  // A cached block's plaintext [offset, offset+len) as a range of its open
+  // file, for zero-copy replies (splice). NotFound on a miss (the caller
+  // falls back to ReadBlock); the caller closes `fd`. Counts as a hit.
+  struct FileRange {
+    int fd = -1;
+    uint64_t file_offset = 0;
+    size_t len = 0;  // fewer than asked at the end of the block
+  };
+  absl::StatusOr<FileRange> OpenCachedRange(const BlockRef& ref, uint64_t offset, size_t len);
+
   // Makes sure the block is on disk (fetching it if needed).
   absl::Status Prefetch(const BlockRef& ref, BlockFormat format, BlockStore& store);
+
+  // Starts reading a cached block's file into the page cache (asynchronous
+  // readahead), so a sequential reader finds warm blocks in memory, not on
+  // disk one block at a time. No-op for blocks not cached.
+  void AdviseWillNeed(std::string_view id) const;
 
   // Whether a block file for `id` is indexed.
   bool Contains(std::string_view id) const;
@@ -88,6 +122,11 @@ class BlockCache {
  private:
   explicit BlockCache(BlockCacheOptions options) : options_(std::move(options)) {}
   absl::Status Scan();
+  // With mu_ held and the ledger locked: evicts until `total` fits the limit,
+  // never removing `keep`.
+  void EvictLocked(uint64_t& total, const std::string& keep);
+  // Removes a block file; its size leaves the ledger if this call removed it.
+  void RemoveFile(const std::string& hex, uint64_t bytes);
 
   struct Flight {
     std::mutex mu;
@@ -102,6 +141,12 @@ class BlockCache {
   // into *whole.
   absl::StatusOr<size_t> ReadCached(const BlockRef& ref, uint64_t offset, char* out, size_t len,
                                     std::string* whole);
+  // Opens a block file and checks its header against `ref`; on success *fd
+  // is open and *length is the plaintext length. NotFound when not (validly)
+  // cached (a bad file is removed).
+  absl::Status OpenChecked(const BlockRef& ref, int* fd, uint64_t* length, struct stat* st);
+  // Marks a hit in the LRU and, once a minute, in the file's mtime.
+  void NoteHit(const std::string& hex, int fd, const struct stat& st);
   // Fetches through the single-flight table.
   absl::StatusOr<std::shared_ptr<const std::string>> Fetch(const BlockRef& ref, BlockFormat format,
                                                            BlockStore& store);
@@ -112,12 +157,14 @@ class BlockCache {
 
   BlockCacheOptions options_;
 
-  mutable std::mutex mu_;  // guards lru_ and flights_
+  std::unique_ptr<SharedLedger> ledger_;
+  mutable std::mutex mu_;  // guards lru_ and flights_; taken before the ledger
   LruIndex lru_;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;  // by id+key
 
   std::atomic<uint64_t> hits_{0}, misses_{0}, coalesced_{0}, fetches_{0}, fetch_errors_{0},
       bytes_fetched_{0}, fetch_micros_total_{0}, fetch_micros_max_{0}, evictions_{0}, write_errors_{0};
+  std::array<std::atomic<uint64_t>, kFetchLatencyBuckets + 1> fetch_latency_buckets_{};
   std::atomic<uint64_t> temp_counter_{0};
 };
 

@@ -267,6 +267,84 @@ TEST_F(BlockCacheTest, VerifyHitsCatchesBitRot) {
   EXPECT_EQ(store_->gets, 2);
 }
 
+uint64_t BlockFileBytes(const std::string& dir) {
+  uint64_t total = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file() && e.path().filename().string()[0] != '.') total += e.file_size();
+  }
+  return total;
+}
+
+// Two flist-mount processes share one cache dir; each alone stays under the
+// limit, together they would not: the limit must hold for the directory.
+TEST_F(BlockCacheTest, TwoInstancesOnOneDirShareTheLimit) {
+  std::vector<BlockRef> refs;
+  for (uint32_t i = 0; i < 6; ++i) refs.push_back(AddBlock(RandomBytes(100000, 40 + i)));
+  constexpr uint64_t kLimit = 350000;  // three blocks with their headers
+  auto first = OpenCache(kLimit);
+  auto second = OpenCache(kLimit);
+  ASSERT_TRUE(first && second);
+  ASSERT_TRUE(first->GetBlock(refs[0], BlockFormat::kV2, *store_).ok());
+  ASSERT_TRUE(first->GetBlock(refs[1], BlockFormat::kV2, *store_).ok());
+  ASSERT_TRUE(second->GetBlock(refs[2], BlockFormat::kV2, *store_).ok());
+  EXPECT_EQ(BlockFileBytes(root_ + "/cache"), 3 * 100048u);
+  EXPECT_EQ(first->stats().evictions + second->stats().evictions, 0u);
+  // Each instance alone holds at most 2 blocks, but the directory would hold 5.
+  ASSERT_TRUE(second->GetBlock(refs[3], BlockFormat::kV2, *store_).ok());
+  ASSERT_TRUE(first->GetBlock(refs[4], BlockFormat::kV2, *store_).ok());
+  EXPECT_LE(BlockFileBytes(root_ + "/cache"), kLimit);
+  EXPECT_EQ(first->stats().shared_bytes, BlockFileBytes(root_ + "/cache"));
+  EXPECT_EQ(second->stats().shared_bytes, BlockFileBytes(root_ + "/cache"));
+  EXPECT_GE(first->stats().evictions + second->stats().evictions, 2u);
+  // The newest blocks of both instances survive; the oldest (first's block 0) went.
+  EXPECT_TRUE(std::filesystem::exists(first->PathFor(refs[4].id)));
+  EXPECT_TRUE(std::filesystem::exists(second->PathFor(refs[3].id)));
+  EXPECT_FALSE(std::filesystem::exists(first->PathFor(refs[0].id)));
+  // A block the other instance evicted is fetched again, correctly.
+  const int gets = store_->gets;
+  for (int i = 0; i < 5; ++i) {
+    auto got = second->GetBlock(refs[i], BlockFormat::kV2, *store_);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, RandomBytes(100000, 40 + i));
+    EXPECT_LE(BlockFileBytes(root_ + "/cache"), kLimit);
+  }
+  EXPECT_GT(store_->gets, gets);
+  EXPECT_EQ(second->stats().shared_bytes, BlockFileBytes(root_ + "/cache"));
+}
+
+// Many threads of two instances storing at once never leave the directory above the limit
+// once they are done, and the ledger agrees with the disk.
+TEST_F(BlockCacheTest, ConcurrentInstancesKeepTheLedgerExact) {
+  std::vector<BlockRef> refs;
+  for (uint32_t i = 0; i < 24; ++i) refs.push_back(AddBlock(RandomBytes(50000, 60 + i)));
+  constexpr uint64_t kLimit = 400000;
+  auto a = OpenCache(kLimit);
+  auto b = OpenCache(kLimit);
+  ASSERT_TRUE(a && b);
+  std::vector<std::thread> threads;
+  std::atomic<int> good{0};
+  int wanted = 0;
+  for (int t = 0; t < 4; ++t) {
+    for (size_t i = static_cast<size_t>(t); i < refs.size(); i += 2) ++wanted;
+    threads.emplace_back([&, t] {
+      BlockCache& cache = t % 2 == 0 ? *a : *b;
+      for (size_t i = static_cast<size_t>(t); i < refs.size(); i += 2) {
+        auto got = cache.GetBlock(refs[i], BlockFormat::kV2, *store_);
+        if (got.ok()) ++good;
+        else ADD_FAILURE() << got.status();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(good, wanted);
+  const uint64_t on_disk = BlockFileBytes(root_ + "/cache");
+  EXPECT_LE(on_disk, kLimit);
+  EXPECT_EQ(a->stats().shared_bytes, on_disk);
+  // A new instance recounts from disk and agrees.
+  auto c = OpenCache(kLimit);
+  EXPECT_EQ(c->stats().shared_bytes, on_disk);
+}
+
 TEST(LruIndexTest, OrdersByUseAndKeepsTheNamedEntry) {
   LruIndex lru;
   lru.Insert("a", 10);

@@ -38,4 +38,15 @@ std::vector<std::string> LruIndex::EvictTo(uint64_t max_bytes, const std::string
   return evicted;
 }
 
+bool LruIndex::PopOldest(const std::string& keep, std::string* name, uint64_t* bytes) {
+  for (auto it = order_.rbegin(); it != order_.rend(); ++it) {
+    if (*it == keep) continue;
+    *name = *it;
+    *bytes = entries_.at(*name).bytes;
+    Erase(*name);
+    return true;
+  }
+  return false;
+}
+
 }  // namespace flint::flist

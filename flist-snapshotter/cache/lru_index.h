@@ -23,6 +23,10 @@ class LruIndex {
   // `max_bytes`, never removing `keep`. Returns the removed names.
   std::vector<std::string> EvictTo(uint64_t max_bytes, const std::string& keep);
 
+  // Removes the least recently used entry other than `keep`, returning its
+  // name and size; false when there is none.
+  bool PopOldest(const std::string& keep, std::string* name, uint64_t* bytes);
+
   uint64_t bytes() const { return bytes_; }
   size_t size() const { return entries_.size(); }
 

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string_view>
+#include <vector>
 
 #include "common/log.h"
 #include "flist-snapshotter/pack/file_content.h"
@@ -22,7 +23,15 @@ FlistFs* Self(fuse_req_t req) { return static_cast<FlistFs*>(fuse_req_userdata(r
 
 // Trampolines from the C callback table to the FlistFs methods.
 struct FlistFsOps {
-  static void Init(void*, fuse_conn_info* conn) {
+  static void Init(void* userdata, fuse_conn_info* conn) {
+    // Cached reads are spliced from the cache files straight into the FUSE device.
+    if (static_cast<FlistFs*>(userdata)->options_.splice_reads && (conn->capable & FUSE_CAP_SPLICE_WRITE)) {
+      conn->want |= FUSE_CAP_SPLICE_WRITE;
+      // libfuse derives the largest request (reads too) from max_write. One
+      // block per request: a reply then fits the 1 MiB pipe an unprivileged
+      // splice can have, and maps to a single cache file.
+      conn->max_write = std::min<unsigned>(conn->max_write, kBlockSize);
+    }
     // Targets never change: let the kernel keep them in its page cache.
     if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
   }
@@ -253,6 +262,7 @@ void FlistFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_
   if (offset >= e->size || size == 0) return (void)fuse_reply_buf(req, nullptr, 0);
   const size_t want = static_cast<size_t>(std::min<uint64_t>(size, e->size - offset));
   if (fi != nullptr && fi->fh != 0) MaybePrefetch(*reinterpret_cast<OpenFile*>(fi->fh), *e, offset, want);
+  if (options_.splice_reads && ReplyFromCacheFiles(req, *e, offset, want)) return;
 
   std::unique_ptr<char[]> buf(new char[want]);
   size_t done = 0;
@@ -279,6 +289,45 @@ void FlistFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_
   fuse_reply_buf(req, buf.get(), done);
 }
 
+bool FlistFs::ReplyFromCacheFiles(fuse_req_t req, const Entry& e, uint64_t offset, size_t want) {
+  const uint64_t first = offset / kBlockSize;
+  const uint64_t last = (offset + want - 1) / kBlockSize;
+  if (last >= e.blocks.size() || last - first >= 64) return false;
+  const size_t count = static_cast<size_t>(last - first + 1);
+  // fuse_bufvec ends in a one-element array: room for `count` buffers.
+  std::vector<char> storage(sizeof(fuse_bufvec) + (count - 1) * sizeof(fuse_buf));
+  auto* bufv = reinterpret_cast<fuse_bufvec*>(storage.data());
+  *bufv = FUSE_BUFVEC_INIT(0);
+  bufv->count = 0;
+  std::vector<int> fds;
+  fds.reserve(count);
+  auto close_all = [&] {
+    for (int fd : fds) close(fd);
+  };
+  size_t done = 0;
+  while (done < want) {
+    const uint64_t pos = offset + done;
+    auto range = cache_->OpenCachedRange(e.blocks[pos / kBlockSize], pos % kBlockSize, want - done);
+    if (!range.ok() || range->len == 0) {
+      if (range.ok()) close(range->fd);
+      close_all();
+      return false;  // a miss (or a short block): the copying path fetches and reports
+    }
+    fds.push_back(range->fd);
+    fuse_buf& b = bufv->buf[bufv->count++];
+    b = fuse_buf{};
+    b.size = range->len;
+    b.flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    b.fd = range->fd;
+    b.pos = static_cast<off_t>(range->file_offset);
+    done += range->len;
+  }
+  bytes_read_ += done;
+  fuse_reply_data(req, bufv, static_cast<fuse_buf_copy_flags>(0));
+  close_all();
+  return true;
+}
+
 void FlistFs::MaybePrefetch(OpenFile& file, const Entry& entry, uint64_t offset, size_t size) {
   if (options_.prefetch_blocks <= 0) return;
   const int64_t first = static_cast<int64_t>(offset / kBlockSize);
@@ -289,17 +338,24 @@ void FlistFs::MaybePrefetch(OpenFile& file, const Entry& entry, uint64_t offset,
     std::lock_guard<std::mutex> lock(file.mu);
     // Sequential: this read starts in the block the previous one ended in or
     // the next one (the first read of a handle counts when it starts at 0).
-    const bool sequential = first == file.last_block || first == file.last_block + 1;
-    file.last_block = std::max(file.last_block, last);
+    // The kernel splits one read into several requests that FUSE threads may
+    // serve out of order, so a start one block behind still counts.
+    const bool sequential = first == file.last_block + 1 ||
+                            (file.last_block >= 0 && first >= file.last_block - 1 && first <= file.last_block);
+    const int64_t furthest = std::max(file.last_block, last);
+    file.last_block = furthest;
     if (!sequential) return;
-    from = std::max(last + 1, file.prefetched_upto + 1);
-    to = std::min<int64_t>(last + options_.prefetch_blocks, static_cast<int64_t>(entry.blocks.size()) - 1);
+    from = std::max(furthest + 1, file.prefetched_upto + 1);
+    to = std::min<int64_t>(furthest + options_.prefetch_blocks, static_cast<int64_t>(entry.blocks.size()) - 1);
     if (from > to) return;
     file.prefetched_upto = to;
   }
   for (int64_t b = from; b <= to; ++b) {
     const BlockRef& ref = entry.blocks[static_cast<size_t>(b)];
-    if (cache_->Contains(ref.id)) continue;
+    if (cache_->Contains(ref.id)) {
+      cache_->AdviseWillNeed(ref.id);
+      continue;
+    }
     {
       std::lock_guard<std::mutex> lock(prefetch_mu_);
       if (!prefetch_inflight_.insert(ref.id).second) continue;

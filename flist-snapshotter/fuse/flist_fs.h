@@ -30,6 +30,9 @@ struct FlistFsOptions {
   int prefetch_blocks = 8;
   int prefetch_threads = 4;
   size_t prefetch_queue = 64;
+  // Reply to reads of cached blocks by splicing from the cache files (no
+  // copy through our memory) when the kernel offers it.
+  bool splice_reads = true;
   // Kernel caching of attributes and names; the content never changes.
   double attr_timeout_seconds = 86400;
 };
@@ -74,6 +77,9 @@ class FlistFs {
   void ReadLink(fuse_req_t req, fuse_ino_t ino);
   void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+  // Replies with ranges of cache files when every block of the read is
+  // cached; false (nothing replied) otherwise.
+  bool ReplyFromCacheFiles(fuse_req_t req, const Entry& e, uint64_t offset, size_t want);
   void Release(fuse_req_t req, fuse_file_info* fi);
   void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus);

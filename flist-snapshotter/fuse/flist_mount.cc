@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "flist-snapshotter/flist/flist_reader.h"
+#include "flist-snapshotter/fuse/readahead.h"
 
 namespace flint::flist {
 
@@ -68,6 +69,11 @@ absl::StatusOr<std::unique_ptr<FlistMount>> FlistMount::Mount(std::shared_ptr<co
     }
     self->loop_done_cv_.notify_all();
   });
+  if (options.read_ahead_kb > 0) {
+    if (absl::Status s = SetMountReadahead(mountpoint, options.read_ahead_kb); !s.ok()) {
+      FLINT_LOG(WARN) << "flist mount " << mountpoint << ": " << s.message();
+    }
+  }
   FLINT_LOG(INFO) << "flist mounted at " << mountpoint;
   return mount;
 }

@@ -1,7 +1,8 @@
 // flist-mount: serves one flist read-only over FUSE until unmounted or
 // signalled.
 //   flist-mount FLIST MOUNTPOINT [--store URL] [--default-store URL] --cache DIR
-//               [--cache-size MiB] [--prefetch BLOCKS] [--foreground]
+//               [--cache-size MiB] [--prefetch BLOCKS] [--stats-file PATH] [--foreground]
+// --stats-file: the block cache's counters as JSON, rewritten every second (flintd's /metrics).
 // --store overrides the flist's own routes; --default-store serves flists that name no store.
 // Without --foreground it detaches once the mount is up (the parent exits 0
 // then, or 1 if mounting failed).
@@ -15,6 +16,9 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <condition_variable>
+#include <mutex>
+#include <chrono>
 
 #include "absl/strings/numbers.h"
 #include "flist-snapshotter/cache/block_cache.h"
@@ -27,15 +31,26 @@ namespace {
 
 int Usage() {
   std::cerr << "usage: flist-mount FLIST MOUNTPOINT [--store URL] [--default-store URL] --cache DIR\n"
-               "                   [--cache-size MiB] [--prefetch BLOCKS] [--foreground]\n";
+               "                   [--cache-size MiB] [--prefetch BLOCKS] [--stats-file PATH] [--foreground]\n";
   return 2;
+}
+
+// Replaces `path` with the cache's counters; readers never see a half-written file.
+void WriteStatsFile(const std::string& path, const flint::flist::BlockCache& cache) {
+  const std::string temp = path + ".tmp";
+  const std::string json = flint::flist::BlockCacheStatsJson(cache.stats());
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  const bool written = write(fd, json.data(), json.size()) == static_cast<ssize_t>(json.size());
+  close(fd);
+  if (!written || rename(temp.c_str(), path.c_str()) != 0) unlink(temp.c_str());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace flint::flist;
-  std::string flist_path, mountpoint, store_url, default_store_url, cache_dir;
+  std::string flist_path, mountpoint, store_url, default_store_url, cache_dir, stats_file;
   uint64_t cache_mib = 0;
   int prefetch = 8;
   bool foreground = false;
@@ -46,12 +61,13 @@ int main(int argc, char** argv) {
     if (arg == "--foreground" || arg == "-f") {
       foreground = true;
     } else if (arg == "--store" || arg == "--default-store" || arg == "--cache" || arg == "--cache-size" ||
-               arg == "--prefetch") {
+               arg == "--prefetch" || arg == "--stats-file") {
       const char* v = value();
       if (v == nullptr) return Usage();
       if (arg == "--store") store_url = v;
       if (arg == "--default-store") default_store_url = v;
       if (arg == "--cache") cache_dir = v;
+      if (arg == "--stats-file") stats_file = v;
       if (arg == "--cache-size" && !absl::SimpleAtoi(v, &cache_mib)) return Usage();
       if (arg == "--prefetch" && !absl::SimpleAtoi(v, &prefetch)) return Usage();
     } else if (!arg.empty() && arg[0] == '-') {
@@ -141,10 +157,31 @@ int main(int argc, char** argv) {
     m->Wait();
     kill(getpid(), SIGTERM);
   });
+  std::mutex stats_mu;
+  std::condition_variable stats_cv;
+  bool stopping = false;
+  std::thread stats_writer;
+  if (!stats_file.empty()) {
+    stats_writer = std::thread([&, c = cache->get()] {
+      std::unique_lock lock(stats_mu);
+      do {
+        WriteStatsFile(stats_file, *c);
+      } while (!stats_cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; }));
+    });
+  }
   int sig = 0;
   sigwait(&signals, &sig);
   const absl::Status status = (*mount)->Unmount();
   watcher.join();
+  if (stats_writer.joinable()) {
+    {
+      std::lock_guard lock(stats_mu);
+      stopping = true;
+    }
+    stats_cv.notify_all();
+    stats_writer.join();
+    unlink(stats_file.c_str());
+  }
   const BlockCacheStats s = (*cache)->stats();
   std::cerr << "flist-mount: unmounted " << mountpoint << " (hits " << s.hits << ", misses " << s.misses
             << ", fetched " << s.fetches << " blocks / " << s.bytes_fetched << " bytes)\n";

@@ -14,7 +14,9 @@ absl::Status ReplyError(std::string_view what, const RespReply& r) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RespStore>> RespStore::Open(std::string_view url,
-                                                           std::chrono::milliseconds timeout) {
+                                                           std::chrono::milliseconds timeout,
+                                                           size_t max_connections) {
+  if (max_connections == 0) return absl::InvalidArgumentError("resp store: max_connections must be positive");
   auto parsed = ParseStoreUrl(url);
   if (!parsed.ok()) return parsed.status();
   if (parsed->scheme != "zdb" && parsed->scheme != "redis") {
@@ -28,11 +30,10 @@ absl::StatusOr<std::unique_ptr<RespStore>> RespStore::Open(std::string_view url,
       return absl::InvalidArgumentError(absl::StrCat(parsed->Redacted(), ": database must be a number"));
     }
   }
-  return std::unique_ptr<RespStore>(new RespStore(*std::move(parsed), timeout));
+  return std::unique_ptr<RespStore>(new RespStore(*std::move(parsed), timeout, max_connections));
 }
 
-absl::Status RespStore::EnsureConnected() {
-  if (conn_) return absl::OkStatus();
+absl::StatusOr<std::unique_ptr<RespConnection>> RespStore::Connect() {
   auto conn = RespConnection::Connect(url_.host, url_.port, timeout_);
   if (!conn.ok()) return conn.status();
   const std::string ns = url_.path.size() > 1 ? url_.path.substr(1) : "";
@@ -57,22 +58,64 @@ absl::Status RespStore::EnsureConnected() {
       if (r->type == RespReply::Type::kError) return ReplyError(absl::StrCat("SELECT ", ns), *r);
     }
   }
-  conn_ = *std::move(conn);
-  return absl::OkStatus();
+  return conn;
+}
+
+absl::StatusOr<std::unique_ptr<RespConnection>> RespStore::Checkout() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  while (idle_.empty() && open_ >= max_connections_) {
+    if (returned_cv_.wait_until(lock, deadline) == std::cv_status::timeout && idle_.empty() &&
+        open_ >= max_connections_) {
+      return absl::UnavailableError(
+          absl::StrCat("all ", max_connections_, " connections busy for ", timeout_.count(), " ms"));
+    }
+  }
+  if (!idle_.empty()) {
+    std::unique_ptr<RespConnection> conn = std::move(idle_.back());
+    idle_.pop_back();
+    return conn;
+  }
+  ++open_;
+  lock.unlock();  // connecting may take up to the timeout; others use the idle ones meanwhile
+  auto conn = Connect();
+  if (!conn.ok()) {
+    lock.lock();
+    --open_;
+    returned_cv_.notify_one();
+  }
+  return conn;
+}
+
+void RespStore::Return(std::unique_ptr<RespConnection> conn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  idle_.push_back(std::move(conn));
+  returned_cv_.notify_one();
+}
+
+void RespStore::Discard() {
+  std::lock_guard<std::mutex> lock(mu_);
+  open_ -= 1 + idle_.size();
+  idle_.clear();
+  returned_cv_.notify_all();
 }
 
 absl::StatusOr<RespReply> RespStore::Run(const std::vector<std::string_view>& args) {
-  std::lock_guard<std::mutex> lock(mu_);
   absl::Status last;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (auto s = EnsureConnected(); !s.ok()) {
-      last = s;
-      if (!absl::IsUnavailable(s)) break;
+    auto conn = Checkout();
+    if (!conn.ok()) {
+      last = conn.status();
+      if (!absl::IsUnavailable(last)) break;
       continue;
     }
-    auto r = conn_->Command(args);
-    if (r.ok()) return r;
-    conn_.reset();  // the stream may be out of sync; start over
+    auto r = (*conn)->Command(args);
+    if (r.ok()) {
+      Return(*std::move(conn));
+      return r;
+    }
+    conn->reset();  // the stream may be out of sync; start over
+    Discard();
     last = r.status();
   }
   return absl::Status(last.code(), absl::StrCat(Describe(), ": ", last.message()));

@@ -2,12 +2,18 @@
 // block id. zdb://[:PASS@]HOST[:PORT=9900][/NAMESPACE] selects a namespace
 // other than "default" with SELECT ns [pass]; redis://[:PASS@]HOST[:PORT=6379][/DB]
 // sends AUTH and SELECT db.
+//
+// Commands go over a small pool of connections (at most `max_connections`,
+// opened on demand and kept), so parallel fetches (prefetch workers, many
+// readers) are in flight together instead of queueing behind one socket.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "flist-snapshotter/store/block_store.h"
 #include "flist-snapshotter/store/resp_connection.h"
@@ -17,8 +23,11 @@ namespace flint::flist {
 
 class RespStore : public BlockStore {
  public:
+  static constexpr size_t kDefaultMaxConnections = 4;
+
   static absl::StatusOr<std::unique_ptr<RespStore>> Open(
-      std::string_view url, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+      std::string_view url, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+      size_t max_connections = kDefaultMaxConnections);
 
   absl::StatusOr<std::string> Get(std::string_view id) override;
   absl::Status Put(std::string_view id, std::string_view data) override;
@@ -26,15 +35,27 @@ class RespStore : public BlockStore {
   std::string Describe() const override { return url_.Redacted(); }
 
  private:
-  RespStore(StoreUrl url, std::chrono::milliseconds timeout) : url_(std::move(url)), timeout_(timeout) {}
-  absl::Status EnsureConnected();
-  // Runs a command, reconnecting once if the connection broke.
+  RespStore(StoreUrl url, std::chrono::milliseconds timeout, size_t max_connections)
+      : url_(std::move(url)), timeout_(timeout), max_connections_(max_connections) {}
+  // A new connection with AUTH / SELECT done.
+  absl::StatusOr<std::unique_ptr<RespConnection>> Connect();
+  // An idle connection, a new one while under the limit, or the next one
+  // returned (waiting at most the timeout).
+  absl::StatusOr<std::unique_ptr<RespConnection>> Checkout();
+  void Return(std::unique_ptr<RespConnection> conn);
+  // Forgets a broken connection and the idle ones (after a server restart
+  // they are as dead as this one).
+  void Discard();
+  // Runs a command, on a fresh connection once more if the first one broke.
   absl::StatusOr<RespReply> Run(const std::vector<std::string_view>& args);
 
   StoreUrl url_;
   std::chrono::milliseconds timeout_;
+  size_t max_connections_;
   std::mutex mu_;
-  std::unique_ptr<RespConnection> conn_;
+  std::condition_variable returned_cv_;
+  std::vector<std::unique_ptr<RespConnection>> idle_;
+  size_t open_ = 0;  // idle + checked out + connecting
 };
 
 }  // namespace flint::flist

@@ -1,10 +1,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "flist-snapshotter/block/blake2b.h"
 #include "flist-snapshotter/block/block_codec.h"
@@ -21,6 +24,7 @@ namespace flint::flist {
 namespace {
 
 namespace fs = std::filesystem;
+using ::flint::flist::testing::DelayProxy;
 using ::flint::flist::testing::HttpFileServer;
 using ::flint::flist::testing::RedisServer;
 
@@ -191,6 +195,58 @@ TEST(RespStoreTest, ReconnectsAfterServerRestartAndFailsFastWhenDown) {
   auto start = std::chrono::steady_clock::now();
   EXPECT_FALSE((*store)->Get("k").ok());
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+// Runs `threads` concurrent GETs of distinct keys; returns the wall time.
+std::chrono::milliseconds ConcurrentGets(BlockStore& store, int threads, int* good) {
+  std::vector<std::thread> workers;
+  std::atomic<int> ok{0};
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < threads; ++i) {
+    workers.emplace_back([&, i] {
+      auto got = store.Get("key-" + std::to_string(i));
+      if (got.ok() && *got == "value-" + std::to_string(i)) ++ok;
+    });
+  }
+  for (auto& w : workers) w.join();
+  *good = ok;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+}
+
+TEST(RespStoreTest, ConcurrentGetsOverlapOnAPoolOfConnections) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.ok());
+  constexpr auto kDelay = std::chrono::milliseconds(250);
+  DelayProxy proxy(redis.port(), kDelay);  // every reply arrives 250 ms late
+  ASSERT_TRUE(proxy.ok());
+  auto direct = OpenBlockStore("redis://127.0.0.1:" + std::to_string(redis.port()));
+  ASSERT_TRUE(direct.ok());
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE((*direct)->Put("key-" + std::to_string(i), "value-" + std::to_string(i)).ok());
+  }
+
+  // Default pool (4): four GETs take about one delay, not four.
+  auto pooled = OpenBlockStore("redis://127.0.0.1:" + std::to_string(proxy.port()));
+  ASSERT_TRUE(pooled.ok());
+  int good = 0;
+  auto took = ConcurrentGets(**pooled, 4, &good);
+  EXPECT_EQ(good, 4);
+  EXPECT_LT(took, 3 * kDelay) << "GETs were serialized";
+  EXPECT_GE(proxy.connections(), 2);
+  // The connections are kept and the pool is bounded by its default of 4.
+  took = ConcurrentGets(**pooled, 4, &good);
+  EXPECT_EQ(good, 4);
+  EXPECT_LT(took, 3 * kDelay);
+  EXPECT_LE(proxy.connections(), 4);
+  const int before_small = proxy.connections();
+
+  // The pool is bounded: 8 GETs on 2 connections take 4 rounds.
+  auto small = RespStore::Open("redis://127.0.0.1:" + std::to_string(proxy.port()), std::chrono::seconds(10), 2);
+  ASSERT_TRUE(small.ok());
+  took = ConcurrentGets(**small, 8, &good);
+  EXPECT_EQ(good, 8);
+  EXPECT_LE(proxy.connections() - before_small, 2);
+  EXPECT_GE(took, 4 * kDelay - std::chrono::milliseconds(20));
 }
 
 TEST(HttpStoreTest, GetsShardedAndFlatLayouts) {

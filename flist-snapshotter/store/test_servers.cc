@@ -179,4 +179,78 @@ void HttpFileServer::Handle(int fd) {
   }
 }
 
+DelayProxy::DelayProxy(int target_port, std::chrono::milliseconds delay)
+    : target_port_(target_port), delay_(delay) {
+  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(listen_fd_, 64) != 0 ||
+      getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(listen_fd_);
+    listen_fd_ = -1;
+    return;
+  }
+  port_ = ntohs(addr.sin_port);
+  acceptor_ = std::thread([this] { Accept(); });
+}
+
+DelayProxy::~DelayProxy() {
+  stop_ = true;
+  if (acceptor_.joinable()) acceptor_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int fd : fds_) shutdown(fd, SHUT_RDWR);
+  for (auto& t : pumps_) t.join();
+  for (int fd : fds_) close(fd);
+  if (listen_fd_ >= 0) close(listen_fd_);
+}
+
+void DelayProxy::Accept() {
+  while (!stop_) {
+    pollfd p{listen_fd_, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    const int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (client < 0) continue;
+    const int server = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(target_port_));
+    if (connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      close(server);
+      close(client);
+      continue;
+    }
+    ++connections_;
+    std::lock_guard<std::mutex> lock(mu_);
+    fds_.push_back(client);
+    fds_.push_back(server);
+    auto sent = std::make_shared<std::atomic<int>>(0);
+    pumps_.emplace_back([this, client, server, sent] { Pump(client, server, false, sent); });
+    pumps_.emplace_back([this, client, server, sent] { Pump(server, client, true, sent); });
+  }
+}
+
+void DelayProxy::Pump(int from, int to, bool delayed, std::shared_ptr<std::atomic<int>> sent) {
+  char buf[65536];
+  while (!stop_) {
+    pollfd p{from, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    const ssize_t n = read(from, buf, sizeof buf);
+    if (n <= 0) break;
+    if (!delayed) {
+      ++*sent;
+    } else if (sent->exchange(0) > 0) {
+      std::this_thread::sleep_for(delay_);  // the start of a reply: one round trip
+    }
+    for (ssize_t done = 0; done < n;) {
+      const ssize_t w = send(to, buf + done, static_cast<size_t>(n - done), MSG_NOSIGNAL);
+      if (w <= 0) return;
+      done += w;
+    }
+  }
+  shutdown(to, SHUT_WR);
+}
+
 }  // namespace flint::flist::testing

@@ -6,10 +6,13 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace flint::flist::testing {
 
@@ -56,6 +59,35 @@ class HttpFileServer {
   std::mutex mu_;
   std::map<std::string, std::string> files_;
   std::thread thread_;
+};
+
+// Forwards connections on a loopback port to 127.0.0.1:target_port, holding
+// the first server->client chunk after each client send for `delay`: a
+// round trip to a store across a slow network.
+class DelayProxy {
+ public:
+  DelayProxy(int target_port, std::chrono::milliseconds delay);
+  ~DelayProxy();
+  bool ok() const { return listen_fd_ >= 0; }
+  int port() const { return port_; }
+  // Client connections accepted so far.
+  int connections() const { return connections_; }
+
+ private:
+  void Accept();
+  // `sent` counts client sends not yet answered (shared by a connection's two pumps).
+  void Pump(int from, int to, bool delayed, std::shared_ptr<std::atomic<int>> sent);
+
+  int listen_fd_ = -1;
+  int port_ = 0;
+  int target_port_;
+  std::chrono::milliseconds delay_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::mutex mu_;
+  std::vector<int> fds_;
+  std::vector<std::thread> pumps_;
+  std::thread acceptor_;
 };
 
 }  // namespace flint::flist::testing

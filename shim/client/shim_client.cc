@@ -79,6 +79,10 @@ absl::StatusOr<ShimClient> ShimClient::Spawn(const ShimSpawnOptions& options) {
   }
   if (options.tty) args.push_back("--tty");
   if (options.stdin_open) args.push_back("--stdin");
+  if (!options.logs_redis.empty()) {
+    args.push_back("--logs-redis");
+    args.push_back(options.logs_redis);
+  }
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

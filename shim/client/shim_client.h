@@ -25,6 +25,7 @@ struct ShimSpawnOptions {
   std::string socket_path;
   bool tty = false;
   bool stdin_open = false;
+  std::string logs_redis;  // --logs-redis (IP form, see shim/redis_log_publisher.h); empty: off
   absl::Duration timeout = absl::Seconds(60);  // create + first answer
 };
 

@@ -98,29 +98,56 @@ std::unique_ptr<Flintd> Flintd::Start(const FlintdOptions& options) {
        << options.extra_yaml;
   EXPECT_TRUE(fs::WriteFileAtomic(d->config_path_, yaml.str()).ok());
 
-  d->pid_ = fork();
-  if (d->pid_ == 0) {
-    int log_fd = open(d->log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (!d->Launch(/*truncate_log=*/true)) return nullptr;
+  return d;
+}
+
+bool Flintd::Launch(bool truncate_log) {
+  pid_ = fork();
+  if (pid_ == 0) {
+    int log_fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | (truncate_log ? O_TRUNC : O_APPEND), 0644);
     dup2(log_fd, 1);
     dup2(log_fd, 2);
-    execl(Binary().c_str(), "flintd", "--config", d->config_path_.c_str(), nullptr);
+    execl(Binary().c_str(), "flintd", "--config", config_path_.c_str(), nullptr);
     _exit(127);
   }
-
-  d->channel_ = Channel(d->socket_);
-  d->runtime_ = runtime::v1::RuntimeService::NewStub(d->channel_);
-  d->images_ = runtime::v1::ImageService::NewStub(d->channel_);
+  channel_ = Channel(socket_);
+  runtime_ = runtime::v1::RuntimeService::NewStub(channel_);
+  images_ = runtime::v1::ImageService::NewStub(channel_);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (!d->Running()) break;
+    if (!Running()) break;
     runtime::v1::VersionRequest request;
     runtime::v1::VersionResponse response;
-    if (access(d->socket_.c_str(), F_OK) == 0 && d->runtime_->Version(Context(2).get(), request, &response).ok())
-      return d;
+    if (access(socket_.c_str(), F_OK) == 0 && runtime_->Version(Context(2).get(), request, &response).ok())
+      return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  ADD_FAILURE() << "flintd did not come up; its log:\n" << d->Log();
-  return nullptr;
+  ADD_FAILURE() << "flintd did not come up; its log:\n" << Log();
+  return false;
+}
+
+bool Flintd::CrashAndRestart(const std::function<void()>& while_down) {
+  runtime_.reset();
+  images_.reset();
+  channel_.reset();
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  if (while_down) while_down();
+  return Launch(/*truncate_log=*/false);
+}
+
+bool Flintd::StopAndRestart(const std::function<void()>& while_down) {
+  int status = Stop();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    ADD_FAILURE() << "flintd exited with status " << status << " on SIGTERM; its log:\n" << Log();
+    return false;
+  }
+  if (while_down) while_down();
+  return Launch(/*truncate_log=*/false);
 }
 
 bool Flintd::Running() const {

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,12 @@ class Flintd {
 
   // SIGTERM and wait; returns the exit status as from waitpid (-1 if it had to be killed).
   int Stop();
+  // kill -9 (what a crash or OOM kill does), runs `while_down`, then starts flintd again on the
+  // same config (its log goes on in the same file) and redials. False, with a test failure, if
+  // the new daemon does not serve.
+  bool CrashAndRestart(const std::function<void()>& while_down = {});
+  // The same after a graceful stop (SIGTERM), which must exit 0.
+  bool StopAndRestart(const std::function<void()>& while_down = {});
   bool Running() const;
   std::string Log() const;
 
@@ -43,6 +50,8 @@ class Flintd {
 
  private:
   Flintd() = default;
+  // Forks flintd on config_path_ (log appended) and waits until Version answers.
+  bool Launch(bool truncate_log);
   std::string dir_, socket_, config_path_, log_path_;
   pid_t pid_ = -1;
   std::shared_ptr<grpc::Channel> channel_;

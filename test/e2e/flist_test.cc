@@ -1,6 +1,9 @@
 // Flist images through flintd: PullImage downloads only the flist file from an http hub
 // (busybox httpd on loopback), containers run on a lazily fetched FUSE mount with an overlay
 // on top, blocks come from a dir:// store on first read.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -19,12 +22,14 @@ namespace {
 
 using testing::HasSubstr;
 
+// Regular files below dir, not counting dot files (the block cache keeps its
+// shared size ledger in <cache>/.ledger).
 size_t CountFiles(const std::string& dir) {
   size_t n = 0;
   std::error_code ec;
   for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
        it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file()) ++n;
+    if (it->is_regular_file() && it->path().filename().string()[0] != '.') ++n;
   }
   return n;
 }
@@ -94,8 +99,36 @@ class FlistE2E : public PodTestBase {
     return out;
   }
 
+  std::string ExtraYaml() const override {
+    return "metrics_address: 127.0.0.1:" + std::to_string(metrics_port_) + "\n";
+  }
+
+  // The value of an unlabeled sample in flintd's /metrics, -1 when absent.
+  double MetricValue(const std::string& name) const {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval timeout{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(metrics_port_));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string text;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      const std::string request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+      if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+        char buf[4096];
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+      }
+    }
+    close(fd);
+    size_t at = text.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+  }
+
   std::string work_, store_, hub_, hub_addr_, data_md5_;
   size_t total_blocks_ = 0;
+  int metrics_port_ = 20000 + getpid() % 10000;
   int port_ = 0;
   pid_t httpd_ = -1;
 };
@@ -153,6 +186,16 @@ TEST_F(FlistE2E, PullOnlyMetadataThenRunLazily) {
   EXPECT_LE(fetched + 16, total_blocks_) << "fetched " << fetched << " of " << total_blocks_ << " blocks";
   // Reading a multi-block file gives its exact bytes.
   EXPECT_EQ(ExecSync(id, {"/bin/sh", "-c", "md5sum /data.bin | cut -d' ' -f1"}).stdout(), data_md5_ + "\n");
+  // flist-mount's cache counters reach flintd's /metrics (its stats file is rewritten every second).
+  double misses = -1, fetches = -1;
+  for (int i = 0; i < 50 && (misses <= 0 || fetches <= 0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    misses = MetricValue("flint_flist_cache_misses_total");
+    fetches = MetricValue("flint_flist_fetch_duration_seconds_count");
+  }
+  EXPECT_GT(misses, 0);
+  EXPECT_GE(fetches, static_cast<double>(fetched)) << "every cached block came from a timed fetch";
+  EXPECT_GE(MetricValue("flint_flist_cache_hits_total"), 0);
   // Writes land in the container's own layer over the read-only flist.
   EXPECT_EQ(ExecSync(id, {"/bin/sh", "-c", "echo local > /etc/new && rm /untouched.bin && cat /etc/new"}).stdout(),
             "local\n");

@@ -22,10 +22,11 @@ class ImageE2E : public testing::Test {
   void SetUp() override {
     ASSERT_EQ(fixture_error_, "");
     registry_ = RegistryAddress();
-    flintd_ = Flintd::Start({.extra_yaml = "registry:\n  insecure: [\"" + registry_ +
-                                           "\"]\n  mirrors:\n    docker.io: [\"http://" + registry_ +
-                                           "\"]\n  stall_timeout_seconds: 20\n  connect_timeout_seconds: 5\n"
-                                           "pinned_images: [\"" + registry_ + "/flint/busybox:1.36\"]\n"});
+    FlintdOptions options;
+    options.extra_yaml = "registry:\n  insecure: [\"" + registry_ + "\"]\n  mirrors:\n    docker.io: [\"http://" +
+                         registry_ + "\"]\n  stall_timeout_seconds: 20\n  connect_timeout_seconds: 5\n" +
+                         "pinned_images: [\"" + registry_ + "/flint/busybox:1.36\"]\n";
+    flintd_ = Flintd::Start(options);
     ASSERT_TRUE(flintd_);
   }
 

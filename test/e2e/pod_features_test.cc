@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <set>
+#include <vector>
 #include <filesystem>
 #include <thread>
 
@@ -146,6 +148,54 @@ TEST_F(PodFeaturesE2E, SecurityContextUserCapabilitiesAndReadonlyRootfs) {
   EXPECT_THAT(status, HasSubstr("NoNewPrivs:\t1"));
 }
 
+TEST_F(PodFeaturesE2E, DevicesMaskedPathsAndPrivileged) {
+  std::string image = PullImage(registry_ + "/flint/busybox:latest");
+  // Unprivileged: a CRI device mapping, the default masked and readonly paths, default capabilities.
+  v1::ContainerConfig plain = ContainerConfig("plain", image, {"/bin/sleep", "3600"});
+  // loop-control is not in the default device allow list, so only the mapping grants it.
+  auto* device = plain.add_devices();
+  device->set_host_path("/dev/loop-control");
+  device->set_container_path("/dev/myloop");
+  device->set_permissions("r");
+  std::string id = RunOne("devices", plain);
+  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
+  v1::ExecSyncResponse dev = ExecSync(id, {"/bin/sh", "-c", "ls -l /dev/myloop && exec 3< /dev/myloop"});
+  EXPECT_EQ(dev.exit_code(), 0) << dev.stderr();
+  EXPECT_THAT(dev.stdout(), HasSubstr("10, 237")) << "not the loop-control device";
+  EXPECT_NE(ExecSync(id, {"/bin/sh", "-c", "exec 3> /dev/myloop"}).exit_code(), 0)
+      << "device cgroup allowed opening for write with permissions r";
+  // A masked file is /dev/null bound over it.
+  EXPECT_EQ(ExecSync(id, {"/bin/sh", "-c", "stat -c %F /proc/timer_list"}).stdout(), "character special file\n")
+      << "/proc/timer_list not masked";
+  EXPECT_NE(ExecSync(id, {"/bin/sh", "-c", "echo 1 > /proc/sys/kernel/domainname"}).exit_code(), 0)
+      << "/proc/sys writable";
+  EXPECT_NE(ExecSync(id, {"/bin/sh", "-c", "ls /dev/loop-control"}).exit_code(), 0) << "host devices visible";
+  std::string caps = ExecSync(id, {"/bin/sh", "-c", "grep CapEff /proc/self/status"}).stdout();
+  EXPECT_THAT(caps, HasSubstr("00000000a80425fb")) << "not the default capability set";
+
+  // Privileged: host devices, all capabilities, no masked paths, writable /proc/sys.
+  // (the kubelet marks the sandbox privileged too, else the container is refused).
+  v1::PodSandboxConfig priv_sandbox = SandboxConfig("privileged");
+  priv_sandbox.mutable_linux()->mutable_security_context()->set_privileged(true);
+  std::string priv_pod = RunSandbox(priv_sandbox);
+  ASSERT_FALSE(priv_pod.empty());
+  v1::ContainerConfig privileged = ContainerConfig("priv", image, {"/bin/sleep", "3600"});
+  privileged.mutable_linux()->mutable_security_context()->set_privileged(true);
+  std::string priv = CreateContainer(priv_pod, privileged, priv_sandbox);
+  ASSERT_FALSE(priv.empty());
+  StartContainer(priv);
+  ASSERT_TRUE(WaitForState(priv, v1::CONTAINER_RUNNING)) << Describe(priv);
+  EXPECT_EQ(ExecSync(priv, {"/bin/sh", "-c", "ls /dev/loop-control"}).exit_code(), 0) << "host devices missing";
+  std::string priv_caps = ExecSync(priv, {"/bin/sh", "-c", "grep CapEff /proc/self/status"}).stdout();
+  // Every capability the host has (this VM lacks CAP_SYS_RESOURCE, so not simply all bits).
+  std::string host_status = fs::ReadFile("/proc/self/status").value_or("");
+  size_t bnd = host_status.find("CapBnd:\t");
+  ASSERT_NE(bnd, std::string::npos);
+  EXPECT_THAT(priv_caps, HasSubstr("CapEff:\t" + host_status.substr(bnd + 8, 16)));
+  EXPECT_EQ(ExecSync(priv, {"/bin/sh", "-c", "stat -c %F /proc/timer_list"}).stdout(), "regular empty file\n")
+      << "/proc/timer_list masked in a privileged container";
+}
+
 TEST_F(PodFeaturesE2E, BindMountsReadonlyAndWritable) {
   std::string image = PullImage(registry_ + "/flint/busybox:latest");
   std::string host_dir = log_dir_ + "-vol";
@@ -282,9 +332,7 @@ TEST_F(PodCleanupE2E, RemovePodSandboxLeavesNothingBehind) {
   std::string mountinfo = fs::ReadFile("/proc/self/mountinfo").value_or("");
   EXPECT_THAT(mountinfo, testing::Not(HasSubstr(id))) << "container mount left";
   EXPECT_THAT(mountinfo, testing::Not(HasSubstr(pod))) << "sandbox mount (netns, shm) left";
-  // A shim exits right after answering delete: give it a moment, then it must be gone.
-  for (int i = 0; i < 100 && (AnyProcessMentions(id) || AnyProcessMentions(pod)); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // RemovePodSandbox returns only once the shims have exited.
   EXPECT_FALSE(AnyProcessMentions(id)) << "container shim left";
   EXPECT_FALSE(AnyProcessMentions(pod)) << "sandbox shim left";
   for (const char* controller : {"memory", "cpu,cpuacct", "pids"}) {
@@ -295,6 +343,64 @@ TEST_F(PodCleanupE2E, RemovePodSandboxLeavesNothingBehind) {
   EXPECT_NE(access((flintd_->dir() + "/run/netns/" + pod).c_str(), F_OK), 0) << "netns file left";
 }
 
+// The kubelet starts pods from many goroutines at once: nothing may race (shared pause rootfs,
+// cgroup parents, IPAM, name reservation), and concurrent teardown must leave nothing behind.
+TEST_F(PodCleanupE2E, ConcurrentPodsStartAndCleanUp) {
+  constexpr int kPods = 6;
+  std::string image = PullImage(registry_ + "/flint/busybox:latest");
+  std::vector<std::string> pods(kPods), containers(kPods);
+  std::vector<v1::PodSandboxConfig> configs(kPods);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kPods; ++i) {
+    configs[i] = SandboxConfig("concurrent-" + std::to_string(i));
+    threads.emplace_back([&, i] {
+      pods[i] = RunSandbox(configs[i]);
+      if (pods[i].empty()) return;
+      containers[i] = CreateContainer(pods[i], ContainerConfig("c", image, {"/bin/sleep", "3600"}), configs[i]);
+      if (!containers[i].empty()) StartContainer(containers[i]);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  threads.clear();
+  std::set<std::string> ips;
+  for (int i = 0; i < kPods; ++i) {
+    ASSERT_FALSE(pods[i].empty()) << "pod " << i;
+    ASSERT_FALSE(containers[i].empty()) << "container of pod " << i;
+    EXPECT_TRUE(WaitForState(containers[i], v1::CONTAINER_RUNNING)) << Describe(containers[i]);
+    ips.insert(SandboxStatus(pods[i]).network().ip());
+  }
+  EXPECT_EQ(ips.size(), static_cast<size_t>(kPods)) << "pods share an IP";
+  EXPECT_FALSE(ips.count(""));
+
+  std::vector<grpc::Status> stop_status(kPods), remove_status(kPods);
+  for (int i = 0; i < kPods; ++i) {
+    threads.emplace_back([&, i] {
+      v1::StopPodSandboxRequest stop;
+      stop.set_pod_sandbox_id(pods[i]);
+      v1::StopPodSandboxResponse stopped;
+      stop_status[i] = flintd_->runtime().StopPodSandbox(Context(60).get(), stop, &stopped);
+      v1::RemovePodSandboxRequest remove;
+      remove.set_pod_sandbox_id(pods[i]);
+      v1::RemovePodSandboxResponse removed;
+      remove_status[i] = flintd_->runtime().RemovePodSandbox(Context(60).get(), remove, &removed);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::string mountinfo = fs::ReadFile("/proc/self/mountinfo").value_or("");
+  for (int i = 0; i < kPods; ++i) {
+    EXPECT_TRUE(stop_status[i].ok()) << stop_status[i].error_message();
+    EXPECT_TRUE(remove_status[i].ok()) << remove_status[i].error_message();
+    EXPECT_FALSE(AnyProcessMentions(containers[i])) << "container shim left";
+    EXPECT_FALSE(AnyProcessMentions(pods[i])) << "sandbox shim left";
+    EXPECT_THAT(mountinfo, testing::Not(HasSubstr(pods[i])));
+    EXPECT_THAT(mountinfo, testing::Not(HasSubstr(containers[i])));
+    EXPECT_NE(access(("/sys/fs/cgroup/memory/flint-e2e/" + containers[i]).c_str(), F_OK), 0);
+  }
+  v1::ListPodSandboxResponse listed;
+  ASSERT_TRUE(flintd_->runtime().ListPodSandbox(Context().get(), v1::ListPodSandboxRequest(), &listed).ok());
+  EXPECT_EQ(listed.items_size(), 0);
+}
+
 TEST_F(PodCleanupE2E, ContainerThatExitsWhileFlintdIsDownKeepsItsExitCode) {
   std::string image = PullImage(registry_ + "/flint/busybox:latest");
   v1::PodSandboxConfig sandbox = SandboxConfig("downtime");
@@ -303,41 +409,14 @@ TEST_F(PodCleanupE2E, ContainerThatExitsWhileFlintdIsDownKeepsItsExitCode) {
       pod, ContainerConfig("c", image, {"/bin/sh", "-c", "echo before; sleep 2; echo after; exit 5"}), sandbox);
   StartContainer(id);
   ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
-  std::string config = flintd_->config_path();
-  kill(flintd_->pid(), SIGKILL);
-  int wait_status = 0;
-  waitpid(flintd_->pid(), &wait_status, 0);
-  std::this_thread::sleep_for(std::chrono::seconds(4));  // the container exits meanwhile
-  pid_t pid = fork();
-  if (pid == 0) {
-    execl(Flintd::Binary().c_str(), "flintd", "--config", config.c_str(), nullptr);
-    _exit(127);
-  }
-  ASSERT_TRUE(WaitUntilServing(flintd_->socket()));
-  auto stub = v1::RuntimeService::NewStub(Channel(flintd_->socket()));
-  v1::ContainerStatusRequest request;
-  request.set_container_id(id);
-  v1::ContainerStatusResponse response;
-  grpc::Status status = stub->ContainerStatus(Context().get(), request, &response);
-  v1::StopPodSandboxRequest stop;
-  stop.set_pod_sandbox_id(pod);
-  v1::StopPodSandboxResponse stopped;
-  grpc::Status stop_status = stub->StopPodSandbox(Context(60).get(), stop, &stopped);
-  v1::RemovePodSandboxRequest remove;
-  remove.set_pod_sandbox_id(pod);
-  v1::RemovePodSandboxResponse removed;
-  grpc::Status remove_status = stub->RemovePodSandbox(Context(60).get(), remove, &removed);
-  std::string log = fs::ReadFile(response.status().log_path()).value_or("");
-  stub.reset();
-  kill(pid, SIGTERM);
-  waitpid(pid, &wait_status, 0);
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(response.status().state(), v1::CONTAINER_EXITED);
-  EXPECT_EQ(response.status().exit_code(), 5);
-  EXPECT_EQ(response.status().reason(), "Error");
-  EXPECT_THAT(log, HasSubstr("stdout F after")) << "the log went on while flintd was down";
-  EXPECT_TRUE(stop_status.ok()) << stop_status.error_message();
-  EXPECT_TRUE(remove_status.ok()) << remove_status.error_message();
+  // The container exits while flintd is down.
+  ASSERT_TRUE(flintd_->CrashAndRestart([] { std::this_thread::sleep_for(std::chrono::seconds(4)); }));
+  v1::ContainerStatus status = ContainerStatus(id);
+  EXPECT_EQ(status.state(), v1::CONTAINER_EXITED);
+  EXPECT_EQ(status.exit_code(), 5);
+  EXPECT_EQ(status.reason(), "Error");
+  EXPECT_THAT(fs::ReadFile(status.log_path()).value_or(""), HasSubstr("stdout F after"))
+      << "the log went on while flintd was down";
 }
 
 }  // namespace

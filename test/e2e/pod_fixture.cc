@@ -36,9 +36,11 @@ void PodTestBase::SetUp() {
   ASSERT_TRUE(fs::MakeDirs(cni_dir_).ok());
   ASSERT_TRUE(fs::WriteFileAtomic(cni_dir_ + "/10-flint-e2e.conflist", ConfList(net_, ipam_dir_)).ok());
   std::string bin_dirs = "[\"" + std::string(FLINT_BINARY_DIR) + "/cni/bin\", \"/usr/lib/cni\"]";
-  flintd_ = Flintd::Start({.extra_yaml = "registry:\n  insecure: [\"" + registry_ + "\"]\n" +
-                                         "cni:\n  conf_dir: " + cni_dir_ + "\n  bin_dirs: " + bin_dirs + "\n",
-                           .cni_conf_dir = cni_dir_});
+  FlintdOptions options;
+  options.extra_yaml = "registry:\n  insecure: [\"" + registry_ + "\"]\n" + "cni:\n  conf_dir: " + cni_dir_ +
+                       "\n  bin_dirs: " + bin_dirs + "\n" + ExtraYaml();
+  options.cni_conf_dir = cni_dir_;
+  flintd_ = Flintd::Start(options);
   ASSERT_TRUE(flintd_);
 }
 

@@ -29,6 +29,8 @@ class PodTestBase : public testing::Test {
   // The conflist this test's flintd uses.
   static std::string ConfList(const PodNetworkSpec& net, const std::string& data_dir);
   virtual PodNetworkSpec Network() const;
+  // More flint.yaml for this test's flintd.
+  virtual std::string ExtraYaml() const { return ""; }
 
   v1::PodSandboxConfig SandboxConfig(const std::string& name, bool host_network = false) const;
   v1::ContainerConfig ContainerConfig(const std::string& name, const std::string& image_id,

@@ -273,43 +273,10 @@ TEST_F(PodE2E, ContainersKeepRunningAcrossFlintdRestart) {
   StartContainer(id);
   ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING));
   // Kill flintd hard (as a crash would) and start it again on the same state.
-  std::string config = flintd_->config_path();
-  kill(flintd_->pid(), SIGKILL);
-  int wait_status = 0;
-  waitpid(flintd_->pid(), &wait_status, 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    execl(Flintd::Binary().c_str(), "flintd", "--config", config.c_str(), nullptr);
-    _exit(127);
-  }
-  ASSERT_TRUE(WaitUntilServing(flintd_->socket()));
-  auto stub = v1::RuntimeService::NewStub(Channel(flintd_->socket()));
-  v1::ContainerStatusRequest request;
-  request.set_container_id(id);
-  v1::ContainerStatusResponse response;
-  grpc::Status status = stub->ContainerStatus(Context().get(), request, &response);
-  v1::PodSandboxStatusRequest pod_request;
-  pod_request.set_pod_sandbox_id(pod);
-  v1::PodSandboxStatusResponse pod_response;
-  grpc::Status pod_status = stub->PodSandboxStatus(Context().get(), pod_request, &pod_response);
-  // Clean up through the new daemon before asserting.
-  v1::StopPodSandboxRequest stop;
-  stop.set_pod_sandbox_id(pod);
-  v1::StopPodSandboxResponse stopped;
-  grpc::Status stop_status = stub->StopPodSandbox(Context(60).get(), stop, &stopped);
-  v1::RemovePodSandboxRequest remove;
-  remove.set_pod_sandbox_id(pod);
-  v1::RemovePodSandboxResponse removed;
-  grpc::Status remove_status = stub->RemovePodSandbox(Context(60).get(), remove, &removed);
-  stub.reset();
-  kill(pid, SIGTERM);
-  waitpid(pid, &wait_status, 0);
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(response.status().state(), v1::CONTAINER_RUNNING);
-  ASSERT_TRUE(pod_status.ok()) << pod_status.error_message();
-  EXPECT_EQ(pod_response.status().state(), v1::SANDBOX_READY);
-  EXPECT_TRUE(stop_status.ok()) << stop_status.error_message();
-  EXPECT_TRUE(remove_status.ok()) << remove_status.error_message();
+  ASSERT_TRUE(flintd_->CrashAndRestart());
+  EXPECT_EQ(ContainerStatus(id).state(), v1::CONTAINER_RUNNING);
+  EXPECT_EQ(SandboxStatus(pod).state(), v1::SANDBOX_READY);
+  // The fixture's TearDown stops and removes the pod through the new daemon.
 }
 
 }  // namespace

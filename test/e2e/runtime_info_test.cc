@@ -73,7 +73,9 @@ TEST(RuntimeInfoE2E, StatusTurnsNetworkReadyWhenConfigAppears) {
 }
 
 TEST(RuntimeInfoE2E, RuntimeReadyFalseWhenRuntimeBinaryMissing) {
-  auto flintd = Flintd::Start({.extra_yaml = "default_runtime: ghost\nruntimes:\n  ghost: {path: /nonexistent/ghost}\n"});
+  FlintdOptions options;
+  options.extra_yaml = "default_runtime: ghost\nruntimes:\n  ghost: {path: /nonexistent/ghost}\n";
+  auto flintd = Flintd::Start(options);
   ASSERT_TRUE(flintd);
   v1::StatusResponse response;
   ASSERT_TRUE(flintd->runtime().Status(Context().get(), v1::StatusRequest(), &response).ok());
@@ -91,7 +93,9 @@ TEST(RuntimeInfoE2E, RuntimeConfigReportsCgroupDriverExplicitly) {
   ASSERT_TRUE(response.has_linux());
   EXPECT_EQ(response.linux().cgroup_driver(), v1::CgroupDriver::CGROUPFS);
 
-  auto systemd = Flintd::Start({.extra_yaml = "cgroup_driver: systemd\n"});
+  FlintdOptions systemd_options;
+  systemd_options.extra_yaml = "cgroup_driver: systemd\n";
+  auto systemd = Flintd::Start(systemd_options);
   ASSERT_TRUE(systemd);
   v1::RuntimeConfigResponse systemd_response;
   ASSERT_TRUE(systemd->runtime().RuntimeConfig(Context().get(), v1::RuntimeConfigRequest(), &systemd_response).ok());

@@ -6,6 +6,7 @@
 // can never exceed its quota, but may get less while other work runs, so we take a few windows
 // of >= 3 s and require all of them under the cap and one of them close to it.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -19,12 +20,16 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/fs.h"
+#include "cri/stats/redis_client.h"
+#include "cri/stats/redis_test_server.h"
+#include "nlohmann/json.hpp"
 #include "test/e2e/pod_fixture.h"
 
 namespace flint::e2e {
@@ -417,6 +422,72 @@ TEST_F(StatsE2E, PodNetworkCountersSeeTraffic) {
   EXPECT_GT(after.linux().network().timestamp(), before.linux().network().timestamp());
 }
 
+TEST_F(StatsE2E, CriMetricsDescribeAndReportRunningContainers) {
+  v1::ListMetricDescriptorsResponse descriptors;
+  ASSERT_TRUE(flintd_->runtime().ListMetricDescriptors(Context().get(), v1::ListMetricDescriptorsRequest(), &descriptors).ok());
+  std::map<std::string, std::vector<std::string>> keys;
+  for (const auto& d : descriptors.descriptors()) {
+    EXPECT_FALSE(d.help().empty()) << d.name();
+    keys[d.name()] = {d.label_keys().begin(), d.label_keys().end()};
+  }
+  for (const char* name : {"container_cpu_usage_seconds_total", "container_memory_working_set_bytes",
+                           "container_memory_usage_bytes", "container_memory_rss", "container_spec_memory_limit_bytes",
+                           "container_network_receive_bytes_total", "container_network_transmit_bytes_total",
+                           "container_processes", "container_fs_usage_bytes"}) {
+    EXPECT_TRUE(keys.contains(name)) << name;
+  }
+  EXPECT_THAT(keys["container_memory_working_set_bytes"],
+              testing::ElementsAre("container", "id", "image", "name", "namespace", "pod"));
+  EXPECT_THAT(keys["container_network_receive_bytes_total"], testing::Contains("interface"));
+
+  v1::PodSandboxConfig sandbox_config = SandboxConfig("metrics");
+  std::string pod = RunSandbox(sandbox_config);
+  ASSERT_FALSE(pod.empty());
+  v1::ContainerConfig config = ContainerConfig("mem", image_, {"/bin/sleep", "3600"});
+  config.mutable_linux()->mutable_resources()->set_memory_limit_in_bytes(128 * kMiB);
+  std::string id = RunContainer(pod, sandbox_config, config);
+  ASSERT_FALSE(id.empty());
+
+  v1::ListPodSandboxMetricsResponse response;
+  ASSERT_TRUE(flintd_->runtime().ListPodSandboxMetrics(Context().get(), v1::ListPodSandboxMetricsRequest(), &response).ok());
+  ASSERT_EQ(response.pod_metrics_size(), 1);
+  const v1::PodSandboxMetrics& pm = response.pod_metrics(0);
+  EXPECT_EQ(pm.pod_sandbox_id(), pod);
+  ASSERT_EQ(pm.container_metrics_size(), 1);
+  EXPECT_EQ(pm.container_metrics(0).container_id(), id);
+  std::map<std::string, v1::Metric> by_name;
+  for (const v1::Metric& m : pm.container_metrics(0).metrics()) {
+    EXPECT_EQ(static_cast<size_t>(m.label_values_size()), keys[m.name()].size()) << m.name();
+    EXPECT_GT(m.timestamp(), 0) << m.name();
+    by_name[m.name()] = m;
+  }
+  ASSERT_TRUE(by_name.contains("container_memory_working_set_bytes"));
+  const v1::Metric& ws = by_name["container_memory_working_set_bytes"];
+  EXPECT_EQ(ws.metric_type(), v1::GAUGE);
+  EXPECT_GT(ws.value().value(), 0u);
+  EXPECT_LT(ws.value().value(), 64 * kMiB);
+  EXPECT_THAT(ws.label_values(), testing::ElementsAre("mem", id, testing::_, id, sandbox_config.metadata().namespace_(),
+                                                      "metrics"));
+  // The same number the stats RPC gives, within what a sleeping busybox can move in between.
+  uint64_t stats_ws = Stats(id).memory().working_set_bytes().value();
+  EXPECT_NEAR(static_cast<double>(ws.value().value()), static_cast<double>(stats_ws), 1.0 * kMiB);
+  EXPECT_EQ(by_name["container_spec_memory_limit_bytes"].value().value(), 128 * kMiB);
+  EXPECT_EQ(by_name["container_processes"].value().value(), 1u);
+  EXPECT_EQ(by_name["container_cpu_usage_seconds_total"].metric_type(), v1::COUNTER);
+  EXPECT_LT(by_name["container_cpu_usage_seconds_total"].value().value(), 5u);
+  EXPECT_TRUE(by_name.contains("container_fs_usage_bytes"));
+  // Pod-level network metrics, labelled as cAdvisor labels the sandbox.
+  bool saw_eth0_rx = false;
+  for (const v1::Metric& m : pm.metrics()) {
+    if (m.name() != "container_network_receive_bytes_total") continue;
+    ASSERT_EQ(m.label_values_size(), 7);
+    EXPECT_EQ(m.label_values(0), "POD");
+    if (m.label_values(6) == "eth0") saw_eth0_rx = true;
+    EXPECT_EQ(m.metric_type(), v1::COUNTER);
+  }
+  EXPECT_TRUE(saw_eth0_rx);
+}
+
 // Not a check: how long ListContainerStats takes over gRPC with N running containers (default 50,
 // FLINT_STATS_BENCH_N to change). Run with --gtest_also_run_disabled_tests --gtest_filter=*Bench*.
 TEST_F(StatsE2E, DISABLED_BenchListContainerStats) {
@@ -513,6 +584,220 @@ TEST(StatsMetricsE2E, PrometheusEndpointCountsRpcs) {
   EXPECT_THAT(HttpGet(port, "/nope"), testing::StartsWith("HTTP/1.1 404"));
   int status = flintd->Stop();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "flintd exit status " << status << "\n" << flintd->Log();
+}
+
+// Zero-OS sinks (flint.io/logs-redis, flint.io/stats-redis) against Debian's redis-server, with
+// flintd's /metrics on to see the sink counters.
+class StatsSinkE2E : public StatsE2E {
+ protected:
+  // The same flintd as the base starts, plus a metrics address.
+  std::string ExtraYaml() const override {
+    if (metrics_port_ <= 0) metrics_port_ = FreePort();
+    return "metrics_address: 127.0.0.1:" + std::to_string(metrics_port_) + "\n";
+  }
+
+  // The value of a counter sample in /metrics, -1 when absent.
+  double MetricValue(const std::string& sample) {
+    std::string text = HttpGet(metrics_port_, "/metrics");
+    size_t at = text.find("\n" + sample + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(text.substr(at + sample.size() + 2));
+  }
+
+  std::string CounterFile(const std::string& container_id) {
+    return flintd_->dir() + "/run/containers/" + container_id + "/logs-redis.json";
+  }
+
+  mutable int metrics_port_ = 0;  // picked when the base asks for the yaml
+};
+
+std::unique_ptr<stats::RedisConnection> Subscribe(uint16_t port, const std::vector<std::string>& channels) {
+  auto conn = stats::RedisConnection::Connect("127.0.0.1", port, std::chrono::seconds(2));
+  if (!conn.ok()) return nullptr;
+  std::vector<std::string> command = {"SUBSCRIBE"};
+  command.insert(command.end(), channels.begin(), channels.end());
+  if (!(*conn)->SendCommand(command).ok()) return nullptr;
+  for (size_t i = 0; i < channels.size(); ++i) {
+    if (!(*conn)->ReadReply(std::chrono::seconds(2)).ok()) return nullptr;
+  }
+  return std::move(*conn);
+}
+
+TEST_F(StatsSinkE2E, LogLinesAndStatsArriveOnRedisChannels) {
+  auto redis = stats::testing::RedisTestServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  const std::string port = std::to_string((*redis)->port());
+  std::unique_ptr<stats::RedisConnection> sub = Subscribe((*redis)->port(), {"app-out", "app-err", "app-stats"});
+  ASSERT_TRUE(sub);
+
+  v1::PodSandboxConfig sandbox_config = SandboxConfig("sinks");
+  (*sandbox_config.mutable_annotations())["flint.io/logs-redis"] = "redis://127.0.0.1:" + port + "/app-out,app-err";
+  // A name, resolved by flintd (for the shim) and by the stats publisher.
+  (*sandbox_config.mutable_annotations())["flint.io/stats-redis"] = "redis://localhost:" + port + "/app-stats";
+  std::string pod = RunSandbox(sandbox_config);
+  ASSERT_FALSE(pod.empty());
+  std::string id = RunContainer(
+      pod, sandbox_config,
+      ContainerConfig("talker", image_,
+                      {"/bin/sh", "-c", "for i in 1 2 3 4 5; do echo out-$i; echo err-$i >&2; done; exec sleep 3600"}));
+  ASSERT_FALSE(id.empty());
+
+  std::vector<std::string> out, err;
+  std::vector<nlohmann::json> stats;
+  std::vector<std::chrono::steady_clock::time_point> stats_arrivals;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while ((out.size() < 5 || err.size() < 5 || stats.size() < 3) && std::chrono::steady_clock::now() < deadline) {
+    auto msg = sub->ReadReply(std::chrono::seconds(5));
+    ASSERT_TRUE(msg.ok()) << msg.status() << "\n" << Describe(id);
+    ASSERT_EQ(msg->elements.size(), 3u);
+    const std::string& channel = msg->elements[1].str;
+    const std::string& payload = msg->elements[2].str;
+    if (channel == "app-out") out.push_back(payload);
+    if (channel == "app-err") err.push_back(payload);
+    if (channel == "app-stats") {
+      nlohmann::json j = nlohmann::json::parse(payload);
+      EXPECT_EQ(j["container_id"], id) << "the pod's only container";
+      stats.push_back(j);
+      stats_arrivals.push_back(std::chrono::steady_clock::now());
+    }
+  }
+  EXPECT_EQ(out, (std::vector<std::string>{"out-1", "out-2", "out-3", "out-4", "out-5"}));
+  EXPECT_EQ(err, (std::vector<std::string>{"err-1", "err-2", "err-3", "err-4", "err-5"}));
+  ASSERT_GE(stats.size(), 3u);
+  const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+  for (size_t i = 0; i < stats.size(); ++i) {
+    const nlohmann::json& j = stats[i];
+    SCOPED_TRACE(j.dump());
+    EXPECT_EQ(j["container_name"], "talker");
+    EXPECT_EQ(j["pod_id"], pod);
+    EXPECT_EQ(j["pod_name"], "sinks");
+    EXPECT_NEAR(j["timestamp"].get<double>(), static_cast<double>(now_s), 60);
+    // A sleeping busybox: some memory charged, far below 64 MiB; one process.
+    EXPECT_GT(j["memory_usage"].get<uint64_t>(), 0u);
+    EXPECT_LT(j["memory_usage"].get<uint64_t>(), 64 * kMiB);
+    EXPECT_EQ(j["pids_current"], 1);
+    EXPECT_EQ(j["memory_limit"], 0) << "no limit set";
+    // Starting sh + sleep took some CPU (10 us units), and it only grows.
+    EXPECT_GT(j["cpu_usage"].get<uint64_t>(), 0u);
+    EXPECT_LT(j["cpu_usage"].get<uint64_t>(), 500000u) << "under 5 s of CPU";
+    if (i > 0) {
+      EXPECT_GE(j["cpu_usage"].get<uint64_t>(), stats[i - 1]["cpu_usage"].get<uint64_t>());
+      double gap = std::chrono::duration<double>(stats_arrivals[i] - stats_arrivals[i - 1]).count();
+      // Every 2 s; the ticker keeps its cadence, so one late tick shortens the next gap.
+      EXPECT_GT(gap, 1.0);
+      EXPECT_LT(gap, 3.5);
+    }
+  }
+  double span = std::chrono::duration<double>(stats_arrivals.back() - stats_arrivals.front()).count();
+  EXPECT_NEAR(span / static_cast<double>(stats.size() - 1), 2.0, 0.5) << "mean interval";
+  // The CRI log has the lines too, and the counters reach /metrics (the shim updates its file
+  // at most once a second).
+  std::string log = fs::ReadFile(log_dir_ + "/sinks/talker/0.log").value_or("");
+  EXPECT_THAT(log, testing::HasSubstr(" stdout F out-5\n"));
+  EXPECT_THAT(log, testing::HasSubstr(" stderr F err-5\n"));
+  double logs_published = -1;
+  for (int i = 0; i < 30 && logs_published < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    logs_published = MetricValue(R"(flint_redis_sink_published_total{sink="logs"})");
+  }
+  EXPECT_EQ(logs_published, 10);
+  EXPECT_GE(MetricValue(R"(flint_redis_sink_published_total{sink="stats"})"), 3);
+  EXPECT_EQ(MetricValue(R"(flint_redis_sink_dropped_total{sink="logs"})"), 0);
+  EXPECT_EQ(MetricValue(R"(flint_redis_sink_dropped_total{sink="stats"})"), 0);
+  // This flintd pulled busybox from the test registry in SetUp.
+  EXPECT_GT(MetricValue("flint_image_pull_bytes_total"), 100000);
+}
+
+TEST_F(StatsSinkE2E, DeadSinkNeitherStopsTheContainerNorItsLog) {
+  const std::string dead = "redis://127.0.0.1:" + std::to_string(stats::testing::PickFreeLoopbackPort());
+  v1::PodSandboxConfig sandbox_config = SandboxConfig("deadsink");
+  (*sandbox_config.mutable_annotations())["flint.io/logs-redis"] = dead + "/out,err";
+  (*sandbox_config.mutable_annotations())["flint.io/stats-redis"] = dead + "/stats";
+  std::string pod = RunSandbox(sandbox_config);
+  ASSERT_FALSE(pod.empty());
+  constexpr int kLines = 3000;
+  std::string id = RunContainer(
+      pod, sandbox_config,
+      ContainerConfig("flood", image_,
+                      {"/bin/sh", "-c",
+                       "i=0; while [ $i -lt " + std::to_string(kLines) + " ]; do echo line-$i; i=$((i+1)); done; "
+                       "exec sleep 3600"}));
+  ASSERT_FALSE(id.empty());
+
+  // Every line reaches the CRI log.
+  const std::string log_path = log_dir_ + "/deadsink/flood/0.log";
+  int lines = 0;
+  for (int i = 0; i < 200 && lines < kLines; ++i) {
+    std::string log = fs::ReadFile(log_path).value_or("");
+    lines = static_cast<int>(std::count(log.begin(), log.end(), '\n'));
+    if (lines < kLines) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(lines, kLines);
+  EXPECT_THAT(fs::ReadFile(log_path).value_or(""), testing::HasSubstr(" stdout F line-" + std::to_string(kLines - 1) + "\n"));
+  // The container and exec stay fast.
+  auto start = std::chrono::steady_clock::now();
+  v1::ExecSyncResponse exec = ExecSync(id, {"/bin/echo", "alive"}, 10);
+  double exec_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(exec.exit_code(), 0);
+  EXPECT_EQ(exec.stdout(), "alive\n");
+  EXPECT_LT(exec_s, 2.0);
+  EXPECT_EQ(ContainerStatus(id).state(), v1::CONTAINER_RUNNING);
+
+  // What did not fit in the shim's bounded queue (1024 records) was dropped and counted.
+  uint64_t dropped = 0;
+  for (int i = 0; i < 50 && dropped < kLines - 1024; ++i) {
+    std::string text = fs::ReadFile(CounterFile(id)).value_or("");
+    if (!text.empty()) dropped = nlohmann::json::parse(text)["dropped"].get<uint64_t>();
+    if (dropped < kLines - 1024) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(dropped, static_cast<uint64_t>(kLines - 1024));
+  EXPECT_EQ(MetricValue(R"(flint_redis_sink_dropped_total{sink="logs"})"), static_cast<double>(dropped));
+  EXPECT_EQ(MetricValue(R"(flint_redis_sink_published_total{sink="logs"})"), 0);
+  EXPECT_EQ(MetricValue(R"(flint_redis_sink_published_total{sink="stats"})"), 0);
+  std::cerr << "dead sink: " << kLines << " lines logged, " << dropped << " dropped by the shim, ExecSync " << exec_s
+            << " s\n";
+}
+
+TEST_F(StatsSinkE2E, SinksKeepGoingAcrossFlintdRestart) {
+  auto redis = stats::testing::RedisTestServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  const std::string port = std::to_string((*redis)->port());
+  std::unique_ptr<stats::RedisConnection> sub = Subscribe((*redis)->port(), {"r-out", "r-stats"});
+  ASSERT_TRUE(sub);
+  v1::PodSandboxConfig sandbox_config = SandboxConfig("restart");
+  (*sandbox_config.mutable_annotations())["flint.io/logs-redis"] = "redis://127.0.0.1:" + port + "/r-out";
+  (*sandbox_config.mutable_annotations())["flint.io/stats-redis"] = "redis://127.0.0.1:" + port + "/r-stats";
+  std::string pod = RunSandbox(sandbox_config);
+  ASSERT_FALSE(pod.empty());
+  std::string id = RunContainer(
+      pod, sandbox_config,
+      ContainerConfig("ticker", image_, {"/bin/sh", "-c", "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.2; done"}));
+  ASSERT_FALSE(id.empty());
+
+  // Waits (bounded) for a message on `channel`; true when one came.
+  auto wait_for = [&](const std::string& channel, std::chrono::seconds within) {
+    auto deadline = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto msg = sub->ReadReply(std::chrono::milliseconds(500));
+      if (msg.ok() && msg->elements.size() == 3 && msg->elements[1].str == channel) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_for("r-stats", std::chrono::seconds(6)));
+  ASSERT_TRUE(wait_for("r-out", std::chrono::seconds(3)));
+
+  // flintd goes away: the shim keeps publishing log lines, the stats stop. A new flintd on the
+  // same state resumes the pod's stats.
+  bool logs_while_down = false;
+  ASSERT_TRUE(flintd_->StopAndRestart([&] {
+    while (sub->ReadReply(std::chrono::milliseconds(100)).ok()) {
+    }
+    logs_while_down = wait_for("r-out", std::chrono::seconds(3));
+  }));
+  EXPECT_TRUE(logs_while_down) << "log lines while flintd is down";
+  EXPECT_TRUE(wait_for("r-stats", std::chrono::seconds(8))) << "no stats after the restart";
+  // The fixture's TearDown stops and removes the pod through the new daemon.
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // WebSocket clients of cri/streaming/testing.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,6 +12,8 @@
 #include <filesystem>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -99,9 +103,57 @@ class StreamingE2E : public PodTestBase {
     return response.url();
   }
 
+  // A running tty container for attach tests (its console socket path under this harness's
+  // state dir is over the unix socket limit, so this also covers the shim's short fallback).
+  std::string RunTtyContainer(const std::string& pod, const std::vector<std::string>& command) {
+    std::string image = PullImage(registry_ + "/flint/busybox:latest");
+    sandbox_config_ = SandboxConfig(pod);
+    sandbox_id_ = RunSandbox(sandbox_config_);
+    v1::CreateContainerRequest request;
+    request.set_pod_sandbox_id(sandbox_id_);
+    *request.mutable_config() = ContainerConfig("main", image, command);
+    request.mutable_config()->set_stdin(true);
+    request.mutable_config()->set_tty(true);
+    *request.mutable_sandbox_config() = sandbox_config_;
+    v1::CreateContainerResponse response;
+    grpc::Status status = flintd_->runtime().CreateContainer(Context(120).get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    StartContainer(response.container_id());
+    EXPECT_TRUE(WaitForState(response.container_id(), v1::CONTAINER_RUNNING)) << Describe(response.container_id());
+    return response.container_id();
+  }
+
+  std::string AttachUrl(const std::string& container, bool in, bool out, bool err, bool tty) {
+    v1::AttachRequest request;
+    request.set_container_id(container);
+    request.set_stdin(in);
+    request.set_stdout(out);
+    request.set_stderr(err);
+    request.set_tty(tty);
+    v1::AttachResponse response;
+    grpc::Status status = flintd_->runtime().Attach(Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.url();
+  }
+
+  std::string PortForwardUrl(const std::vector<int32_t>& ports = {}) {
+    v1::PortForwardRequest request;
+    request.set_pod_sandbox_id(sandbox_id_);
+    for (int32_t p : ports) request.add_port(p);
+    v1::PortForwardResponse response;
+    grpc::Status status = flintd_->runtime().PortForward(Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.url();
+  }
+
   std::string sandbox_id_;
   v1::PodSandboxConfig sandbox_config_;
 };
+
+// A tty container whose shell prints its terminal size whenever it changes.
+constexpr char kSizeWatcher[] =
+    "last=; while true; do s=$(stty size); if [ \"$s\" != \"$last\" ]; then echo size=$s; last=$s; fi; "
+    "sleep 0.05; done";
 
 TEST_F(StreamingE2E, ExecOverSpdy) {
   std::string id = RunContainer("exec-spdy", {"sleep", "3600"});
@@ -364,6 +416,208 @@ TEST_F(StreamingE2E, PortForwardToHttpdInThePod) {
   absl::StatusOr<std::string> error_text = (*err)->ReadAll();
   ASSERT_TRUE(error_text.ok()) << error_text.status();
   EXPECT_THAT(*error_text, HasSubstr("8081"));
+}
+
+// 100 MB through stdout with a 1 MiB client receive window (the window kubectl-like clients
+// may grant): every byte arrives, in order, and the producer is never stalled.
+TEST_F(StreamingE2E, HundredMegabytesThroughStdoutWithLargeReceiveWindow) {
+  std::string id = RunContainer("exec-100mb", {"sleep", "3600"});
+  constexpr size_t kSize = 100'000'000;
+  const std::string unit = "0123456789abcdefghijklmnopqrstuvwxyz\n";
+  st::SpdyExecOptions opts;
+  opts.receive_window = 1 << 20;
+  auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<std::unique_ptr<st::SpdyExecSession>> s = st::StartSpdyExec(
+      ExecUrl(id, {"sh", "-c", absl::StrCat("yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c ", kSize)}, false,
+              true, false),
+      opts);
+  ASSERT_TRUE(s.ok()) << s.status();
+  size_t total = 0;
+  size_t first_mismatch = std::string::npos;
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    absl::StatusOr<size_t> n = (*s)->out->Read(buf.data(), buf.size());
+    ASSERT_TRUE(n.ok()) << n.status() << " after " << total << " bytes";
+    if (*n == 0) break;
+    for (size_t i = 0; i < *n && first_mismatch == std::string::npos; ++i) {
+      if (buf[i] != unit[(total + i) % unit.size()]) first_mismatch = total + i;
+    }
+    total += *n;
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(total, kSize);
+  EXPECT_EQ(first_mismatch, std::string::npos) << "stdout differs from offset " << first_mismatch;
+  absl::StatusOr<std::string> err = (*s)->error->ReadAll();
+  ASSERT_TRUE(err.ok()) << err.status();
+  EXPECT_EQ(ParseStatus(*err)["status"], "Success") << *err;
+  printf("100 MB over SPDY (1 MiB window, ASan build): %.2f s = %.1f MB/s\n", seconds, kSize / 1e6 / seconds);
+}
+
+// Bounds every blocking read on a WebSocket client (a hung server fails the test, not the suite).
+void SetReadTimeout(st::WsClient& c, int seconds) {
+  timeval tv{seconds, 0};
+  setsockopt(c.socket().fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+// Reads a stream until `want` shows up; after `timeout` a watchdog aborts the stream so that a
+// blocked Read returns (the session is unusable for reading afterwards).
+std::string ReadUntil(streaming::spdy::Stream& out, const std::string& want, std::chrono::seconds timeout) {
+  std::string got;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread watchdog([&] {
+    std::unique_lock lock(mu);
+    if (!cv.wait_for(lock, timeout, [&] { return done; })) out.Abort();
+  });
+  char buf[4096];
+  while (!absl::StrContains(got, want)) {
+    absl::StatusOr<size_t> n = out.Read(buf, sizeof(buf));
+    if (!n.ok() || *n == 0) break;
+    got.append(buf, *n);
+  }
+  {
+    std::lock_guard lock(mu);
+    done = true;
+  }
+  cv.notify_all();
+  watchdog.join();
+  return got;
+}
+
+TEST_F(StreamingE2E, TtyAttachResizeOverSpdy) {
+  std::string id = RunTtyContainer("attach-tty-spdy", {"sh", "-c", kSizeWatcher});
+  ASSERT_FALSE(id.empty());
+  st::SpdyExecOptions opts;
+  opts.tty = true;
+  opts.stdin = true;
+  absl::StatusOr<std::unique_ptr<st::SpdyExecSession>> s =
+      st::StartSpdyExec(AttachUrl(id, true, true, false, true), opts);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_NE((*s)->resize, nullptr);
+  ASSERT_TRUE((*s)->resize->Write(R"({"Width":100,"Height":40})").ok());
+  std::string got = ReadUntil(*(*s)->out, "size=40 100", std::chrono::seconds(20));
+  ASSERT_THAT(got, HasSubstr("size=40 100"));
+  // A second resize in the same session, split across two writes like a slow client.
+  ASSERT_TRUE((*s)->resize->Write(R"({"Width":132,)").ok());
+  ASSERT_TRUE((*s)->resize->Write(R"("Height":50})").ok());
+  got = ReadUntil(*(*s)->out, "size=50 132", std::chrono::seconds(20));
+  ASSERT_THAT(got, HasSubstr("size=50 132"));
+  // Typing reaches the terminal: its line discipline echoes it back (the shell loop never reads it).
+  ASSERT_TRUE((*s)->in->Write("typed-into-the-tty\n").ok());
+  got = ReadUntil(*(*s)->out, "typed-into-the-tty", std::chrono::seconds(20));
+  EXPECT_THAT(got, HasSubstr("typed-into-the-tty"));
+  s->reset();  // detach
+  EXPECT_EQ(ContainerStatus(id).state(), v1::CONTAINER_RUNNING);
+}
+
+TEST_F(StreamingE2E, TtyAttachResizeOverWebSocket) {
+  std::string id = RunTtyContainer("attach-tty-ws", {"sh", "-c", kSizeWatcher});
+  ASSERT_FALSE(id.empty());
+  for (const char* protocol : {"v5.channel.k8s.io", "v4.channel.k8s.io"}) {
+    SCOPED_TRACE(protocol);
+    const bool v5 = std::string(protocol) == "v5.channel.k8s.io";
+    const int width = v5 ? 77 : 91, height = v5 ? 33 : 29;
+    absl::StatusOr<std::unique_ptr<st::WsClient>> c =
+        st::WsClient::Connect(AttachUrl(id, false, true, false, true), {protocol});
+    ASSERT_TRUE(c.ok()) << c.status();
+    SetReadTimeout(**c, 20);
+    EXPECT_EQ((*c)->protocol(), protocol);
+    ASSERT_TRUE((*c)->Send(ws::kResizeChannel, absl::StrCat(R"({"Width":)", width, R"(,"Height":)", height, "}")).ok());
+    const std::string want = absl::StrCat("size=", height, " ", width);
+    std::string seen;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!absl::StrContains(seen, want) && std::chrono::steady_clock::now() < deadline) {
+      absl::StatusOr<ws::Frame> m = (*c)->ReadMessage();
+      ASSERT_TRUE(m.ok()) << m.status();
+      ASSERT_NE(m->opcode, ws::kClose) << seen;
+      if (!m->payload.empty() && m->payload[0] == ws::kStdoutChannel) seen += m->payload.substr(1);
+    }
+    EXPECT_THAT(seen, HasSubstr(want));
+    c->reset();
+  }
+  EXPECT_EQ(ContainerStatus(id).state(), v1::CONTAINER_RUNNING);
+}
+
+// kubelet-style WebSocket port-forward (?port=, channel pair per port, 2-byte port prefix)
+// and SPDY tunnelled through WebSocket (`crictl port-forward --transport websocket`).
+TEST_F(StreamingE2E, PortForwardOverWebSocketToHttpdInThePod) {
+  RunContainer("portforward-ws",
+               {"sh", "-c", "mkdir -p /www && echo hello-over-ws > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www"});
+  const std::string request = "GET /index.html HTTP/1.0\r\nHost: pod\r\n\r\n";
+
+  // Channel protocol: data on channel 0, errors on channel 1, both start with the port (LE).
+  std::string page;
+  for (int attempt = 0; attempt < 50 && !absl::StrContains(page, "hello-over-ws"); ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    page.clear();
+    absl::StatusOr<std::unique_ptr<st::WsClient>> c =
+        st::WsClient::Connect(PortForwardUrl() + "?port=8080", {"v4.channel.k8s.io"});
+    ASSERT_TRUE(c.ok()) << c.status();
+    SetReadTimeout(**c, 20);
+    const std::string port_le = {static_cast<char>(8080 & 0xff), static_cast<char>(8080 >> 8)};
+    bool data_prefix = false, error_prefix = false;
+    ASSERT_TRUE((*c)->Send(0, request).ok());
+    std::string errors;
+    for (;;) {
+      absl::StatusOr<ws::Frame> m = (*c)->ReadMessage();
+      if (!m.ok() || m->opcode == ws::kClose) break;
+      if (m->payload.empty()) continue;
+      std::string body = m->payload.substr(1);
+      if (m->payload[0] == 0) {
+        if (!data_prefix) {
+          ASSERT_EQ(body.substr(0, 2), port_le);
+          body = body.substr(2);
+          data_prefix = true;
+        }
+        page += body;
+      } else if (m->payload[0] == 1) {
+        if (!error_prefix) {
+          ASSERT_EQ(body.substr(0, 2), port_le);
+          body = body.substr(2);
+          error_prefix = true;
+        }
+        errors += body;
+      }
+    }
+    EXPECT_TRUE(data_prefix && error_prefix);
+    if (!errors.empty()) page += "\n[error channel] " + errors;
+  }
+  EXPECT_THAT(page, HasSubstr("200 OK"));
+  EXPECT_THAT(page, HasSubstr("hello-over-ws"));
+
+  // SPDY inside WebSocket: many connections over one tunnel, like client-go.
+  std::string chosen;
+  absl::StatusOr<std::unique_ptr<streaming::Socket>> tunnel =
+      st::DialSpdyOverWebSocket(PortForwardUrl(), {"portforward.k8s.io"}, &chosen);
+  ASSERT_TRUE(tunnel.ok()) << tunnel.status();
+  EXPECT_EQ(chosen, "portforward.k8s.io");
+  streaming::spdy::SessionOptions so;
+  so.server = false;
+  so.send_settings = true;
+  streaming::spdy::Session session(*std::move(tunnel), so);
+  session.Start();
+  for (int i = 0; i < 3; ++i) {
+    std::string request_id = std::to_string(i);
+    auto err = session.OpenStream({{"streamType", "error"}, {"port", "8080"}, {"requestID", request_id}}, true);
+    auto data = session.OpenStream({{"streamType", "data"}, {"port", "8080"}, {"requestID", request_id}});
+    ASSERT_TRUE(err.ok() && data.ok());
+    ASSERT_TRUE((*data)->Write(request).ok());
+    ASSERT_TRUE((*data)->Close().ok());
+    absl::StatusOr<std::string> got = (*data)->ReadAll();
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_THAT(*got, HasSubstr("hello-over-ws"));
+    absl::StatusOr<std::string> error_text = (*err)->ReadAll();
+    ASSERT_TRUE(error_text.ok()) << error_text.status();
+    EXPECT_EQ(*error_text, "");
+  }
+  auto err = session.OpenStream({{"streamType", "error"}, {"port", "8081"}, {"requestID", "refused"}}, true);
+  auto data = session.OpenStream({{"streamType", "data"}, {"port", "8081"}, {"requestID", "refused"}});
+  ASSERT_TRUE(err.ok() && data.ok());
+  absl::StatusOr<std::string> error_text = (*err)->ReadAll();
+  ASSERT_TRUE(error_text.ok()) << error_text.status();
+  EXPECT_THAT(*error_text, HasSubstr("8081"));
+  session.Finish(absl::Seconds(5));
 }
 
 // Runs a shell command line with a timeout; returns its exit code and combined output.

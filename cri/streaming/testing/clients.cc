@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "cri/streaming/websocket_tunnel.h"
 
 namespace flint::streaming::testing {
 namespace {
@@ -78,22 +79,45 @@ SpdyExecSession::~SpdyExecSession() {
   session.reset();
 }
 
-absl::StatusOr<std::unique_ptr<SpdyExecSession>> StartSpdyExec(const std::string& url, const SpdyExecOptions& opts) {
-  auto resp = SendHttp(url, "POST",
-                       {{"Connection", "Upgrade"},
-                        {"Upgrade", "SPDY/3.1"},
-                        {"X-Stream-Protocol-Version", absl::StrJoin(opts.protocols, ",")}});
-  if (!resp.ok()) return resp.status();
-  if (resp->status != 101) {
-    return absl::FailedPreconditionError(absl::StrCat("upgrade failed: HTTP ", resp->status, ": ", resp->body));
+absl::StatusOr<std::unique_ptr<Socket>> DialSpdyOverWebSocket(const std::string& url,
+                                                              const std::vector<std::string>& spdy_protocols,
+                                                              std::string* chosen) {
+  std::vector<std::string> offered;
+  for (const std::string& p : spdy_protocols) offered.push_back(absl::StrCat(ws::kSpdyTunnelPrefix, p));
+  HttpResult failed;
+  auto c = WsClient::Connect(url, offered, &failed);
+  if (!c.ok()) return absl::Status(c.status().code(), absl::StrCat(c.status().message(), ": ", failed.body));
+  if (!absl::StartsWith((*c)->protocol(), ws::kSpdyTunnelPrefix)) {
+    return absl::FailedPreconditionError(absl::StrCat("server chose '", (*c)->protocol(), "', not a SPDY tunnel"));
   }
+  if (chosen != nullptr) *chosen = (*c)->protocol().substr(ws::kSpdyTunnelPrefixLength);
+  return std::make_unique<ws::TunnelSocket>((*c)->ReleaseSocket(), ws::TunnelSocket::Role::kClient);
+}
+
+absl::StatusOr<std::unique_ptr<SpdyExecSession>> StartSpdyExec(const std::string& url, const SpdyExecOptions& opts) {
   auto s = std::make_unique<SpdyExecSession>();
-  s->protocol = resp->head.Get("X-Stream-Protocol-Version");
+  std::unique_ptr<Socket> sock;
+  if (opts.websocket_tunnel) {
+    auto tunnel = DialSpdyOverWebSocket(url, opts.protocols, &s->protocol);
+    if (!tunnel.ok()) return tunnel.status();
+    sock = *std::move(tunnel);
+  } else {
+    auto resp = SendHttp(url, "POST",
+                         {{"Connection", "Upgrade"},
+                          {"Upgrade", "SPDY/3.1"},
+                          {"X-Stream-Protocol-Version", absl::StrJoin(opts.protocols, ",")}});
+    if (!resp.ok()) return resp.status();
+    if (resp->status != 101) {
+      return absl::FailedPreconditionError(absl::StrCat("upgrade failed: HTTP ", resp->status, ": ", resp->body));
+    }
+    s->protocol = resp->head.Get("X-Stream-Protocol-Version");
+    sock = std::move(resp->sock);
+  }
   spdy::SessionOptions so;
   so.server = false;
   so.send_settings = true;
   so.receive_window = opts.receive_window;
-  s->session = std::make_unique<spdy::Session>(std::move(resp->sock), so);
+  s->session = std::make_unique<spdy::Session>(std::move(sock), so);
   s->session->Start();
   auto open = [&](const char* type, bool fin) -> absl::StatusOr<std::shared_ptr<spdy::Stream>> {
     return s->session->OpenStream({{"streamType", type}}, fin);

@@ -33,7 +33,16 @@ struct SpdyExecOptions {
   std::vector<std::string> protocols = {"v4.channel.k8s.io"};
   // Per-stream receive window advertised in SETTINGS.
   uint32_t receive_window = 64 * 1024;
+  // Tunnel SPDY through WebSocket ("SPDY/3.1+<protocol>") instead of the SPDY upgrade.
+  bool websocket_tunnel = false;
 };
+
+// The transport of client-go's SPDY-over-WebSocket dialer (`crictl port-forward --transport
+// websocket`, kubectl >= 1.30): a WebSocket handshake offering "SPDY/3.1+" + each protocol, then
+// SPDY inside binary messages. *chosen receives the SPDY protocol the server picked.
+absl::StatusOr<std::unique_ptr<Socket>> DialSpdyOverWebSocket(const std::string& url,
+                                                              const std::vector<std::string>& spdy_protocols,
+                                                              std::string* chosen);
 
 // A remotecommand client session: upgrade + one SPDY stream per channel, like client-go.
 struct SpdyExecSession {
@@ -66,6 +75,8 @@ class WsClient {
   // Next complete data or close message (pings are answered, pongs skipped).
   absl::StatusOr<ws::Frame> ReadMessage();
   Socket& socket() { return *sock_; }
+  // Hands over the connection (e.g. to carry a SPDY tunnel); the client is unusable afterwards.
+  std::unique_ptr<Socket> ReleaseSocket() { return std::move(sock_); }
 
  private:
   std::unique_ptr<Socket> sock_;

@@ -27,6 +27,7 @@
 #include "flist-snapshotter/flist/flist_reader.h"
 #include "flist-snapshotter/fuse/flist_mount.h"
 #include "flist-snapshotter/pack/file_content.h"
+#include "flist-snapshotter/store/resp_store.h"
 #include "flist-snapshotter/pack/v2_writer.h"
 #include "flist-snapshotter/store/routed_store.h"
 #include "flist-snapshotter/store/test_servers.h"
@@ -117,6 +118,8 @@ int main(int argc, char** argv) {
   int prefetch = 8;
   bool use_redis = false;
   int latency_ms = 0;
+  int wire_latency_ms = 0;
+  int resp_connections = 0;  // 0: RespStore's default pool
   int pull_threads = 4;
   int prefetch_threads = 4;
   for (int i = 1; i < argc; ++i) {
@@ -129,12 +132,15 @@ int main(int argc, char** argv) {
     else if (a == "--lazy-mib") (void)absl::SimpleAtoi(v, &lazy_mib), ++i;
     else if (a == "--prefetch") (void)absl::SimpleAtoi(v, &prefetch), ++i;
     else if (a == "--latency-ms") (void)absl::SimpleAtoi(v, &latency_ms), ++i;
+    else if (a == "--wire-latency-ms") (void)absl::SimpleAtoi(v, &wire_latency_ms), ++i;
+    else if (a == "--resp-connections") (void)absl::SimpleAtoi(v, &resp_connections), ++i;
     else if (a == "--prefetch-threads") (void)absl::SimpleAtoi(v, &prefetch_threads), ++i;
     else if (a == "--pull-threads") (void)absl::SimpleAtoi(v, &pull_threads), ++i;
     else if (a == "--redis") use_redis = true;
     else {
       std::cerr << "usage: flist_lazy_bench [--dir D] [--files N] [--file-mib M] [--small N] [--lazy-mib M]\n"
-                   "                        [--prefetch N] [--redis] [--latency-ms MS] [--pull-threads N]\n"
+                   "                        [--prefetch N] [--redis] [--latency-ms MS] [--wire-latency-ms MS]\n"
+                   "                        [--resp-connections N] [--pull-threads N]\n"
                    "                        [--prefetch-threads N]\n";
       return 2;
     }
@@ -197,7 +203,29 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto flist = std::make_shared<const Flist>(*std::move(flist_or));
-  auto store = OpenStoreForFlist(*flist, "", "");
+  // --wire-latency-ms: reads go through a TCP proxy that delays every redis
+  // reply, so a store client that serializes requests on one connection pays
+  // the latency once per block (unlike --latency-ms, which sleeps per GET in
+  // the caller's thread).
+  std::unique_ptr<testing::DelayProxy> proxy;
+  std::string read_url;
+  if (use_redis && wire_latency_ms > 0) {
+    proxy = std::make_unique<testing::DelayProxy>(redis->port(), std::chrono::milliseconds(wire_latency_ms));
+    if (!proxy->ok()) {
+      std::cerr << "cannot start the delay proxy\n";
+      return 1;
+    }
+    read_url = "redis://127.0.0.1:" + std::to_string(proxy->port());
+  }
+  absl::StatusOr<std::unique_ptr<BlockStore>> store = absl::UnknownError("unset");
+  if (use_redis && resp_connections > 0) {
+    auto resp = RespStore::Open(read_url.empty() ? url : read_url, std::chrono::seconds(10),
+                                static_cast<size_t>(resp_connections));
+    if (resp.ok()) store = std::unique_ptr<BlockStore>(*std::move(resp));
+    else store = resp.status();
+  } else {
+    store = OpenStoreForFlist(*flist, read_url, "");
+  }
   if (!store.ok()) {
     std::cerr << store.status() << "\n";
     return 1;
@@ -262,7 +290,8 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::printf("\nstore latency %d ms per GET, full pull with %d threads\n", latency_ms, pull_threads);
+  std::printf("\nstore latency %d ms per GET (+%d ms on the wire), full pull with %d threads\n", latency_ms,
+              wire_latency_ms, pull_threads);
   std::printf("%-34s %10s %14s %8s\n", "", "time", "fetched", "blocks");
   std::printf("%-34s %9.3fs %10.1f MiB %8llu\n", "(a) full pull (fetch+decode all)", full_s, MiB(full.bytes_fetched),
               static_cast<unsigned long long>(full.fetches));

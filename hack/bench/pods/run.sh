@@ -5,7 +5,7 @@
 #   hack/bench/pods/run.sh [flint|containerd|both]     (default: both; needs root)
 #
 # Env: PODS=50 (sequential pods), CONCURRENT=20 (pods started at once), RSS_PODS=100 (pods running
-# when memory is sampled), SKIP_BUILD=1 (use build/release as it is), KEEP_WORK=1 (keep the temp dir).
+# when memory is sampled), FLINT_RUNTIME=runc|crun (flintd's OCI runtime; containerd uses runc), SKIP_BUILD=1 (use build/release as it is), KEEP_WORK=1 (keep the temp dir).
 #
 # Uses the local registry (hack/registry.sh; started if needed and left running like the other
 # fixtures) and hack/images.sh for busybox; pushes 127.0.0.1:5055/flint/pause:latest (flint-pause
@@ -21,6 +21,7 @@ readonly HERE="$ROOT/hack/bench/pods"
 readonly REL="$ROOT/build/release"
 readonly PODS=${PODS:-50} CONCURRENT=${CONCURRENT:-20} RSS_PODS=${RSS_PODS:-100}
 readonly CGROUP_PARENT=/flint-bench-pods
+readonly FLINT_RUNTIME=${FLINT_RUNTIME:-runc}
 WHICH=${1:-both}
 case "$WHICH" in flint | containerd | both) ;; *) echo "usage: $0 [flint|containerd|both]" >&2; exit 2 ;; esac
 
@@ -179,10 +180,12 @@ state_dir: $RUN_DIR/run
 socket: $SOCKET
 log_level: warning
 cgroup_driver: cgroupfs
-default_runtime: runc
+default_runtime: $FLINT_RUNTIME
 runtimes:
   runc:
     path: $(command -v runc)
+  crun:
+    path: $(command -v crun)
 registry:
   insecure: ["$REGISTRY"]
 cni:
@@ -226,6 +229,9 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
+  # The sandbox gets oom_score_adj -998, which needs CAP_SYS_RESOURCE; clamp to ours instead
+  # (without it runc fails here with "can't get final child's PID from pipe").
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"

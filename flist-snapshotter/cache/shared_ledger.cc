@@ -1,0 +1,78 @@
+#include "flist-snapshotter/cache/shared_ledger.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace flint::flist {
+namespace {
+
+absl::Status ErrnoError(std::string_view what, const std::string& path) {
+  return absl::InternalError(absl::StrCat("cache ledger: ", std::string(what), " ", path, ": ", std::strerror(errno)));
+}
+
+// Little-endian u64; a short or empty file (new, or torn by a crash) reads as 0.
+uint64_t ReadTotal(int fd) {
+  unsigned char b[8] = {};
+  if (pread(fd, b, sizeof b, 0) != static_cast<ssize_t>(sizeof b)) return 0;
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | b[i];
+  return v;
+}
+
+bool WriteTotal(int fd, uint64_t v) {
+  unsigned char b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>((v >> (8 * i)) & 0xff);
+  return pwrite(fd, b, sizeof b, 0) == static_cast<ssize_t>(sizeof b);
+}
+
+class FileLock {
+ public:
+  explicit FileLock(int fd) : fd_(fd) {
+    while ((ok_ = flock(fd_, LOCK_EX) == 0) == false && errno == EINTR) {
+    }
+  }
+  ~FileLock() {
+    if (ok_) flock(fd_, LOCK_UN);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  int fd_;
+  bool ok_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SharedLedger>> SharedLedger::Open(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError("open", path);
+  return std::unique_ptr<SharedLedger>(new SharedLedger(fd, path));
+}
+
+SharedLedger::~SharedLedger() { close(fd_); }
+
+absl::Status SharedLedger::Update(const std::function<void(uint64_t& total)>& fn) {
+  std::lock_guard<std::mutex> guard(mu_);
+  FileLock lock(fd_);
+  if (!lock.ok()) return ErrnoError("lock", path_);
+  uint64_t total = ReadTotal(fd_);
+  const uint64_t before = total;
+  fn(total);
+  if (total != before && !WriteTotal(fd_, total)) return ErrnoError("write", path_);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> SharedLedger::Read() {
+  std::lock_guard<std::mutex> guard(mu_);
+  FileLock lock(fd_);
+  if (!lock.ok()) return ErrnoError("lock", path_);
+  return ReadTotal(fd_);
+}
+
+}  // namespace flint::flist

@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# The issue's flist benchmark: flint/large (~315 MB, 7 layers) as an OCI image from the loopback
+# registry vs the same content packed as an flist (hack/hub.sh: flist over HTTP, blocks in
+# redis-server), both through a release flintd over its CRI socket (start_bench.cc).
+#
+#   hack/bench/flist/run.sh cri [runs=3]         (needs root, /dev/fuse)
+#
+# Per kind (oci, flist) and run, on a fresh flintd root:
+#   cold     PullImage -> CreateContainer -> StartContainer -> first line in the CRI log
+#   warm     a second pod after the first was removed (image present, block cache warm)
+#   repull   RemoveImage, then the same again (flist: block cache kept)
+# The container runs `head -c 4194304 /data/large-3.bin | wc -c` (the image's own entrypoint).
+# Bytes: OCI = flintd's flint_image_pull_bytes_total; flist = .fl size + redis total_net_output_bytes.
+# Disk: du -x of flintd's root_dir after the step (images, snapshots, flist file, block cache).
+# Then sequential read of data/large-1.bin (50 MiB) through flist-mount (cold store; warm block cache
+# with the page cache of the FUSE file and of the cache files dropped) vs the file on local disk
+# (page cache dropped), each the median of 5 (interleaved).
+#
+# Env: BUILD_DIR (release build, default build-flist-rel), BENCH_DIR (default /var/tmp/flint-flist-bench),
+# FLINT_HUB_PORT / FLINT_HUB_REDIS_PORT (default 5170/5171), KEEP_WORK=1.
+set -euo pipefail
+shopt -s inherit_errexit
+export LC_ALL=C
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+readonly ROOT
+readonly HERE="$ROOT/hack/bench/flist"
+RUNS=${1:-3}
+BUILD=${BUILD_DIR:-$ROOT/build-flist-rel}
+readonly BUILD
+readonly SCRATCH=${BENCH_DIR:-/var/tmp/flint-flist-bench}
+export FLINT_HUB_DIR=$SCRATCH/hub FLINT_HUB_PORT=${FLINT_HUB_PORT:-5170} FLINT_HUB_REDIS_PORT=${FLINT_HUB_REDIS_PORT:-5171}
+readonly MEDIAN_OF=5
+
+die() { echo "flist-bench: $*" >&2; exit 1; }
+log() { echo "flist-bench: $*" >&2; }
+((EUID == 0)) || die "must run as root"
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "runs must be a positive number, got '$RUNS'"
+
+# --- cleanup ---------------------------------------------------------------------------------------
+DAEMON_PID=""
+MOUNT_DIR=""
+stop_pid() { # SIGTERM, bounded wait, SIGKILL
+  local i
+  kill -TERM "$1" 2>/dev/null || return 0
+  for ((i = 0; i < 200; i++)); do
+    kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+umount_below() { # lazily unmount everything below a dir, deepest first
+  local m
+  awk -v d="$1/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+}
+cleanup() {
+  [[ -z $DAEMON_PID ]] || stop_pid "$DAEMON_PID"
+  [[ -z $MOUNT_DIR ]] || umount_below "$(dirname "$MOUNT_DIR")"
+  [[ -d $SCRATCH ]] && umount_below "$SCRATCH"
+  local run
+  for run in "$SCRATCH"/run-*/run; do
+    [[ -L $run ]] || continue
+    umount_below "$(readlink "$run")"
+    rm -rf "$(readlink "$run")"
+  done
+  "$ROOT/hack/hub.sh" stop >/dev/null 2>&1 || true
+  if [[ ${KEEP_WORK:-0} == 1 ]]; then log "kept $SCRATCH"; else rm -rf "$SCRATCH"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- binaries --------------------------------------------------------------------------------------
+log "release build in $BUILD"
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFLINT_SANITIZE=OFF -DFLINT_TESTS=OFF >/dev/null
+ninja -C "$BUILD" -j2 flintd flint-shim flint-pause flint_cri_proto flist-tool flist-mount >/dev/null
+FLINTD=$BUILD/cri/flintd
+FLIST_TOOL=$BUILD/flist-snapshotter/flist-tool
+FLIST_MOUNT=$BUILD/flist-snapshotter/flist-mount
+export FLIST_TOOL
+DRIVER=$BUILD/hack-bench-flist/start_bench
+gen=$BUILD/cri/proto/gen
+lib=$BUILD/cri/proto/libflint_cri_proto.a
+[[ -x $FLINTD && -f $lib && -f $gen/api.grpc.pb.h ]] || die "release build incomplete in $BUILD"
+if [[ ! -x $DRIVER || $DRIVER -ot $HERE/start_bench.cc || $DRIVER -ot $lib ]]; then
+  log "compiling start_bench"
+  mkdir -p "$(dirname "$DRIVER")"
+  # shellcheck disable=SC2046 # pkg-config output is a list of flags
+  g++ -std=c++20 -O2 -Wall -Wextra -isystem "$gen" -o "$DRIVER.tmp" "$HERE/start_bench.cc" "$lib" \
+    $(pkg-config --cflags --libs grpc++ protobuf) -lpthread
+  mv -f "$DRIVER.tmp" "$DRIVER"
+fi
+
+# --- fixtures: OCI image in the registry, the same content as an flist on the hub ------------------
+rm -rf "$SCRATCH"
+mkdir -p "$SCRATCH"
+log "registry and flint/large (hack/images.sh --large)"
+"$ROOT/hack/registry.sh" status >/dev/null 2>&1 || "$ROOT/hack/registry.sh" start >/dev/null
+REGISTRY=$("$ROOT/hack/registry.sh" addr)
+"$ROOT/hack/images.sh" --large >/dev/null
+readonly OCI_IMAGE=$REGISTRY/flint/large:latest
+manifest=$(curl -sf --max-time 10 -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+  "http://$REGISTRY/v2/flint/large/manifests/latest") || die "cannot fetch the manifest of $OCI_IMAGE"
+OCI_BYTES=$(jq '[.config.size] + [.layers[].size] | add' <<<"$manifest")
+
+# The rootfs: the image's layers (no whiteouts in them) unpacked in order, from the registry.
+ROOTFS=$SCRATCH/rootfs
+mkdir -p "$ROOTFS"
+for digest in $(jq -r '.layers[].digest' <<<"$manifest"); do
+  curl -sf --max-time 120 "http://$REGISTRY/v2/flint/large/blobs/$digest" |
+    tar -xz --numeric-owner -p -C "$ROOTFS" || die "unpack layer $digest"
+done
+"$ROOT/hack/hub.sh" start >/dev/null
+HUB_STORE=$("$ROOT/hack/hub.sh" store)
+log "packing the rootfs as an flist (blocks to $HUB_STORE)"
+pack_start=$(date +%s.%N)
+FLIST_IMAGE=$("$ROOT/hack/hub.sh" pack "$ROOTFS" flint/large 2>"$SCRATCH/pack.log") ||
+  { cat "$SCRATCH/pack.log" >&2; die "pack failed"; }
+pack_s=$(awk -v a="$pack_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+readonly FLIST_IMAGE
+FLIST_FILE=$FLINT_HUB_DIR/flists/flint/large.fl
+FLIST_BYTES=$(stat -c %s "$FLIST_FILE")
+log "$(tail -1 "$SCRATCH/pack.log") in ${pack_s}s; flist file $FLIST_BYTES bytes"
+
+redis_out_bytes() {
+  redis-cli -p "$FLINT_HUB_REDIS_PORT" info stats | tr -d '\r' | awk -F: '$1 == "total_net_output_bytes" { print $2 }'
+}
+
+# --- flintd ----------------------------------------------------------------------------------------
+RESULTS=$SCRATCH/results
+: >"$RESULTS"
+record() { echo "$*" >>"$RESULTS"; } # record KIND STEP KEY VALUE
+
+start_flintd() { # start_flintd DIR (state_dir: DIR/run, a link to a short path for shim sockets)
+  local dir=$1 state
+  mkdir -p "$dir/cni" "$dir/logs"
+  state=$(mktemp -d /tmp/ffb.XXXXXX)
+  ln -s "$state" "$dir/run"
+  cat >"$dir/flint.yaml" <<EOF
+root_dir: $dir/root
+state_dir: $state
+socket: $state/flint.sock
+log_level: ${FLINTD_LOG_LEVEL:-info}
+runtimes:
+  runc:
+    path: $(command -v runc)
+registry:
+  insecure: ["$REGISTRY"]
+cni:
+  conf_dir: $dir/cni
+flist:
+  hubs: ["http://$("$ROOT/hack/hub.sh" addr)"]
+  default_store: "$HUB_STORE"
+EOF
+  "$FLINTD" --config "$dir/flint.yaml" >"$dir/flintd.log" 2>&1 &
+  DAEMON_PID=$!
+  local i
+  for ((i = 0; i < 300; i++)); do
+    [[ -S $dir/run/flint.sock ]] && return 0
+    kill -0 "$DAEMON_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  tail -20 "$dir/flintd.log" >&2
+  die "flintd did not start"
+}
+
+# Bytes the registry sent for flint/large, from its access log (flintd does not count them yet):
+# registry_log_lines before a step, registry_bytes_since after it.
+REGISTRY_LOG=${FLINT_REGISTRY_DIR:-/var/tmp/flint-registry}/plain.log
+registry_log_lines() { wc -l <"$REGISTRY_LOG"; }
+registry_bytes_since() { # registry_bytes_since LINES
+  tail -n +"$(($1 + 1))" "$REGISTRY_LOG" | { grep -F '/v2/flint/large/' || true; } |
+    sed -n 's/.*http\.response\.written=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { printf "%d", s }'
+}
+
+# step KIND IMAGE DIR STEP [driver args]: one timed pod; records time, bytes and disk.
+step() {
+  local kind=$1 image=$2 dir=$3 name=$4 out before after
+  shift 4
+  sync
+  before=$(if [[ $kind == oci ]]; then registry_log_lines; else redis_out_bytes; fi)
+  out=$("$DRIVER" --socket "$dir/run/flint.sock" --image "$image" --log-dir "$dir/logs" --name "$name" "$@") || {
+    tail -30 "$dir/flintd.log" >&2; die "$kind $name failed"; }
+  local first pull bytes disk
+  if [[ $kind == oci ]]; then after=$(($(registry_bytes_since "$before") + before)); else after=$(redis_out_bytes); fi
+  first=$(sed -n 's/.*first_output_s=\([0-9.]*\).*/\1/p' <<<"$out")
+  pull=$(sed -n 's/.*pull_s=\([0-9.]*\).*/\1/p' <<<"$out")
+  bytes=$((after - before))
+  # Every flist PullImage downloads the .fl file (even with the image present).
+  [[ $kind == flist ]] && bytes=$((bytes + FLIST_BYTES))
+  disk=$(du -sxB1 "$dir/root" | cut -f1)
+  record "$kind $name first $first"
+  record "$kind $name pull $pull"
+  record "$kind $name bytes $bytes"
+  record "$kind $name disk $disk"
+  log "$kind $name: $out bytes=$bytes disk=$disk"
+}
+
+bench_kind() { # bench_kind KIND IMAGE
+  local dir
+  dir=$(mktemp -d "$SCRATCH/run-XXXXXX")
+  start_flintd "$dir"
+  step "$1" "$2" "$dir" cold
+  step "$1" "$2" "$dir" warm
+  step "$1" "$2" "$dir" repull --remove-image-first
+  stop_pid "$DAEMON_PID"
+  DAEMON_PID=""
+  umount_below "$dir"
+  umount_below "$(readlink "$dir/run")"
+  cp "$dir/flintd.log" "$SCRATCH/flintd-$1.log" 2>/dev/null || true
+  rm -rf "$(readlink "$dir/run")" "$dir"
+}
+
+# The blocks must be fetched from redis on every cold run, so every run gets a fresh flintd root
+# (and so an empty block cache); the redis side keeps its data.
+for ((r = 1; r <= RUNS; r++)); do
+  log "run $r/$RUNS"
+  bench_kind oci "$OCI_IMAGE"
+  bench_kind flist "$FLIST_IMAGE"
+done
+
+# --- sequential read: FUSE mount vs local disk -------------------------------------------------------
+FILE=data/large-1.bin
+FILE_BYTES=$(stat -c %s "$ROOTFS/$FILE")
+MOUNT_DIR=$SCRATCH/read/mnt
+CACHE_DIR=$SCRATCH/read/cache
+mkdir -p "$MOUNT_DIR" "$CACHE_DIR"
+
+drop_page_cache() { # drop_page_cache FILE...: writeback, then POSIX_FADV_DONTNEED through dd
+  local f resident
+  sync
+  for f in "$@"; do dd if="$f" iflag=nocache count=0 status=none; done
+  resident=$(fincore -b -n -o RES "$@" 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }')
+  ((resident < 1048576)) || log "warning: $resident bytes still in the page cache after dropping"
+}
+read_mbps() { # read_mbps FILE: MB/s of one sequential read with 1 MiB requests
+  local start end
+  start=$(date +%s%N)
+  dd if="$1" of=/dev/null bs=1M status=none
+  end=$(date +%s%N)
+  awk -v b="$FILE_BYTES" -v ns=$((end - start)) 'BEGIN { printf "%.0f", b / 1e6 / (ns / 1e9) }'
+}
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+mount_flist() {
+  "$FLIST_MOUNT" "$FLIST_FILE" "$MOUNT_DIR" --cache "$CACHE_DIR" --default-store "$HUB_STORE" \
+    2>>"$SCRATCH/read/mount.log" || { cat "$SCRATCH/read/mount.log" >&2; die "flist-mount failed"; }
+}
+unmount_flist() {
+  local i
+  umount "$MOUNT_DIR"
+  for ((i = 0; i < 50; i++)); do
+    pgrep -f "flist-mount $FLIST_FILE $MOUNT_DIR" >/dev/null || return 0
+    sleep 0.1
+  done
+}
+
+cold=() warm=() hot=() local_disk=()
+for ((i = 0; i < MEDIAN_OF; i++)); do
+  rm -rf "${CACHE_DIR:?}"/*
+  mount_flist
+  cold+=("$(read_mbps "$MOUNT_DIR/$FILE")")
+  unmount_flist
+  # Warm: block cache on disk, no page cache for the blocks nor for the FUSE file (fresh mount).
+  drop_page_cache $(find "$CACHE_DIR" -type f)
+  mount_flist
+  warm+=("$(read_mbps "$MOUNT_DIR/$FILE")")
+  hot+=("$(read_mbps "$MOUNT_DIR/$FILE")")
+  unmount_flist
+  drop_page_cache "$ROOTFS/$FILE"
+  local_disk+=("$(read_mbps "$ROOTFS/$FILE")")
+done
+MOUNT_DIR=""
+
+# --- report ---------------------------------------------------------------------------------------
+val() { awk -v k="$1" -v s="$2" -v m="$3" '$1 == k && $2 == s && $3 == m { printf "%s ", $4 }' "$RESULTS" | median; }
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "-" }'; }
+
+echo
+echo "flint/large: OCI $OCI_IMAGE ($(mb "$OCI_BYTES") compressed) vs flist $FLIST_IMAGE"
+echo "(flist file $(mb "$FLIST_BYTES"), packed in ${pack_s}s; blocks in redis-server on loopback); medians of $RUNS runs"
+printf '%-40s %16s %16s %10s\n' "" "OCI" "flist" "OCI/flist"
+for s in cold warm repull; do
+  case $s in
+    cold) title="cold (empty node)" ;;
+    warm) title="warm (2nd pod, image present)" ;;
+    repull) title="re-pull (RemoveImage; flist cache kept)" ;;
+  esac
+  o=$(val oci $s first) f=$(val flist $s first)
+  printf '%-40s %15ss %15ss %10s\n' "$title: PullImage->first output" "$o" "$f" "$(ratio "$o" "$f")"
+  o=$(val oci $s pull) f=$(val flist $s pull)
+  printf '%-40s %15ss %15ss %10s\n' "  of which PullImage" "$o" "$f" "$(ratio "$o" "$f")"
+  o=$(val oci $s bytes) f=$(val flist $s bytes)
+  printf '%-40s %16s %16s %10s\n' "  bytes transferred" "$(mb "$o")" "$(mb "$f")" "$(ratio "$o" "$f")"
+  o=$(val oci $s disk) f=$(val flist $s disk)
+  printf '%-40s %16s %16s %10s\n' "  disk used (flintd root)" "$(mb "$o")" "$(mb "$f")" "$(ratio "$o" "$f")"
+done
+# Runs are interleaved (oci, flist, oci, ...), so the ratio within each run pair is less exposed
+# to drift in machine load than the ratio of the medians.
+pair_ratios() { # pair_ratios STEP: OCI/flist first-output ratio of every run
+  paste <(awk -v s="$1" '$1 == "oci" && $2 == s && $3 == "first" { print $4 }' "$RESULTS") \
+    <(awk -v s="$1" '$1 == "flist" && $2 == s && $3 == "first" { print $4 }' "$RESULTS") |
+    awk '$2 > 0 { printf "%.1f ", $1 / $2 }'
+}
+for s in cold repull; do
+  r=$(pair_ratios $s)
+  echo "time-to-first-output OCI/flist per run, $s: $r(median $(median <<<"$r")x; target >= 10x)"
+done
+echo
+c=$(median <<<"${cold[*]}") w=$(median <<<"${warm[*]}") h=$(median <<<"${hot[*]}") l=$(median <<<"${local_disk[*]}")
+echo "sequential read of $FILE ($(mb "$FILE_BYTES")), 1 MiB reads, median of $MEDIAN_OF:"
+printf '  %-52s %6s MB/s\n' "local disk, page cache dropped" "$l" \
+  "flist mount, cold (blocks from redis)" "$c" \
+  "flist mount, warm (block cache on disk, page cache dropped)" "$w" \
+  "flist mount, hot (kernel page cache)" "$h"
+echo "  local/warm = $(awk -v a="$l" -v b="$w" 'BEGIN { printf "%.2f", a / b }') (target <= 1.5)"
