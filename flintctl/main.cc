@@ -15,6 +15,7 @@
 
 #ifdef FLINT_HAVE_FLIST_CLI
 #include "flist-snapshotter/cli/flist_cli.h"
+#include "flintctl/pack_image.h"
 #endif
 
 namespace {
@@ -32,6 +33,8 @@ void Usage(std::ostream& out) {
          "                         run one short-lived pod through flintd and print its output\n"
 #ifdef FLINT_HAVE_FLIST_CLI
          "  flist SUBCOMMAND ...   flist tools (inspect, ls, cat, verify, pack); `flintctl flist` for help\n"
+         "  flist pack-image IMAGE OUT.fl --store URL [--tag KEY=VALUE]...\n"
+         "                         pack an OCI image flintd has pulled into an flist\n"
 #endif
       ;
 }
@@ -121,6 +124,10 @@ int main(int argc, char** argv) {
     return 1;
   }
 #ifdef FLINT_HAVE_FLIST_CLI
+  if (command == "flist" && !rest.empty() && rest[0] == "pack-image") {
+    return flint::ctl::RunPackImage(socket.empty() ? config->socket : socket,
+                                    std::vector<std::string>(rest.begin() + 1, rest.end()), std::cout, std::cerr);
+  }
   if (command == "flist") {
     flint::flist::FlistCliConfig flist_config;
     flist_config.default_store = config->flist.default_store;

@@ -86,6 +86,10 @@ grpc::Status ImageServiceImpl::ImageStatus(grpc::ServerContext*, const v1::Image
   ToCriImage(image, response->mutable_image());
   if (request->verbose()) {
     nlohmann::json info = {{"chainIDs", image.chain_ids}, {"manifestDigest", image.manifest_digest}};
+    // Bottom layer first; `flintctl flist pack-image` stacks them to pack the image as an flist.
+    if (absl::StatusOr<std::vector<std::string>> dirs = images_->LayerDirs(image.id); dirs.ok()) {
+      info["layerDirs"] = *dirs;
+    }
     nlohmann::json config = nlohmann::json::parse(image.config_json, nullptr, false);
     info["imageSpec"] = config.is_discarded() ? nlohmann::json(image.config_json) : config;
     (*response->mutable_info())["info"] = info.dump();

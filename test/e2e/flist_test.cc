@@ -221,6 +221,50 @@ TEST_F(FlistE2E, PullOnlyMetadataThenRunLazily) {
   EXPECT_FALSE(status.has_image());
 }
 
+// An OCI image flintd pulled, packed into an flist with flintctl (its layers stacked, whiteouts
+// applied), served by the hub and run lazily like any flist.
+TEST_F(FlistE2E, PackImageFromTheOciStoreThenRunIt) {
+  std::string oci = PullImage(registry_ + "/flint/layers:latest");
+  ASSERT_FALSE(oci.empty());
+  const std::string flintctl = std::string(FLINT_BINARY_DIR) + "/flintctl/flintctl --config " +
+                               flintd_->config_path() + " --socket " + flintd_->socket();
+  const std::string out = hub_ + "/flint/layers.fl";
+  ASSERT_EQ(Shell(flintctl + " flist pack-image " + registry_ + "/flint/layers:latest " + out + " --store dir://" +
+                  store_ + " >" + work_ + "/pack-image.log 2>&1"),
+            0)
+      << fs::ReadFile(work_ + "/pack-image.log").value_or("");
+  EXPECT_EQ(Capture(flintctl + " flist ls " + out + " /data | awk '{print $NF}' | sort | tr '\\n' ' '"), "b dir ")
+      << "the whiteout of /data/a was not applied";
+  EXPECT_EQ(Capture(flintctl + " flist ls " + out + " /opq | awk '{print $NF}' | tr '\\n' ' '"), "new ")
+      << "the opaque /opq kept a lower file";
+  EXPECT_EQ(Shell(flintctl + " flist pack-image " + registry_ + "/flint/nope:latest " + work_ +
+                  "/nope.fl --store dir://" + store_ + " >/dev/null 2>&1"),
+            256)
+      << "an image flintd does not have is an error";
+
+  v1::PullImageRequest request;
+  request.mutable_image()->set_image(hub_addr_ + "/flint/layers.fl");
+  v1::PullImageResponse response;
+  grpc::Status pulled = flintd_->images().PullImage(Context(60).get(), request, &response);
+  ASSERT_TRUE(pulled.ok()) << pulled.error_message();
+  v1::PodSandboxConfig sandbox = SandboxConfig("packed");
+  std::string pod = RunSandbox(sandbox);
+  std::string id = CreateContainer(
+      pod, ContainerConfig("app", response.image_ref(), {"/bin/sh", "-c", "cat /data/b /opq/new; exec sleep 3600"}),
+      sandbox);
+  ASSERT_FALSE(id.empty());
+  StartContainer(id);
+  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
+  std::string log;
+  for (int i = 0; i < 50 && log.find("opaque") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    log = fs::ReadFile(ContainerStatus(id).log_path()).value_or("");
+  }
+  EXPECT_THAT(log, HasSubstr("file b"));
+  EXPECT_THAT(log, HasSubstr("new file in opaque opq"));
+  EXPECT_EQ(ExecSync(id, {"/bin/sh", "-c", "stat -c %a /special/setuid"}).stdout(), "4755\n");
+}
+
 TEST_F(FlistE2E, MissingFlistIsNotFoundAndCorruptFlistIsRejected) {
   v1::PullImageRequest request;
   request.mutable_image()->set_image(hub_addr_ + "/flint/nope.fl:latest");
