@@ -131,7 +131,8 @@ absl::Status CheckStateDirFitsShimSockets(const std::string& state_dir) {
 }
 
 std::string ShimSocketPathFor(const std::string& state_dir, const std::string& id) {
-  return absl::StrCat(state_dir, "/shims/", id, ".sock");
+  // Half of a random 256-bit id is as unique and leaves room for deeper state dirs.
+  return absl::StrCat(state_dir, "/shims/", id.substr(0, 32), ".sock");
 }
 
 void PodRuntime::DeleteOciContainer(const std::string& id, const std::string& socket, const std::string& handler) {

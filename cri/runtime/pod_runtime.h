@@ -128,8 +128,8 @@ class PodRuntime {
 bool LabelsMatch(const google::protobuf::Map<std::string, std::string>& labels,
                  const google::protobuf::Map<std::string, std::string>& selector);
 
-// Shim sockets live at <state_dir>/shims/<id>.sock; unix socket paths are limited to 107 bytes,
-// so flintd refuses a state_dir too long to hold them.
+// Shim sockets live at <state_dir>/shims/<first 32 hex digits of the id>.sock; unix socket paths
+// are limited to 107 bytes, so flintd refuses a state_dir too long to hold them (over 63 bytes).
 std::string ShimSocketPathFor(const std::string& state_dir, const std::string& id);
 absl::Status CheckStateDirFitsShimSockets(const std::string& state_dir);
 

@@ -17,7 +17,7 @@ export LC_ALL=C
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 readonly repo
 build=${BUILD_DIR:-$repo/build-exec-bench}
-scratch=${BENCH_DIR:-/tmp/flint-eb}  # short: flintd wants a state_dir of at most 31 bytes
+scratch=${BENCH_DIR:-/tmp/flint-eb}  # short: flintd wants a state_dir of at most 63 bytes
 runs=${EXEC_BENCH_RUNS:-200}
 mb=${EXEC_BENCH_MB:-200}
 window=${EXEC_BENCH_WINDOW:-65536}

@@ -29,7 +29,7 @@ die() { echo "pods-bench: $*" >&2; exit 1; }
 log() { echo "pods-bench: $*" >&2; }
 ((EUID == 0)) || die "must run as root"
 
-# Short: flint-shim sockets live at <state>/shims/<64-hex id>.sock and must fit sun_path (108).
+# Short: flint-shim sockets live at <state>/shims/<32 hex>.sock and must fit sun_path (108).
 WORK=$(mktemp -d /tmp/fpb.XXXXXX)
 readonly WORK
 DAEMON_PIDS=()
