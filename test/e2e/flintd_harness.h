@@ -65,6 +65,13 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& socket);
 // Polls until a flintd answers Version on the socket (bounded); true when it does.
 bool WaitUntilServing(const std::string& socket, int timeout_seconds = 30);
 
+// A free TCP port on loopback (the kernel picks it; released right before the caller binds it).
+int FreeLoopbackPort();
+
+// The whole HTTP/1.1 response (status line, headers, body) of GET `path` on 127.0.0.1:`port`,
+// bounded by 5 s socket timeouts; "" when nothing answers.
+std::string HttpGet(int port, const std::string& path);
+
 // A client context with a deadline, as kubelet sets one on every call.
 std::unique_ptr<grpc::ClientContext> Context(int seconds = 30);
 

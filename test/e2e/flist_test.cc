@@ -1,9 +1,6 @@
 // Flist images through flintd: PullImage downloads only the flist file from an http hub
 // (busybox httpd on loopback), containers run on a lazily fetched FUSE mount with an overlay
 // on top, blocks come from a dir:// store on first read.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -105,30 +102,14 @@ class FlistE2E : public PodTestBase {
 
   // The value of an unlabeled sample in flintd's /metrics, -1 when absent.
   double MetricValue(const std::string& name) const {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval timeout{5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(metrics_port_));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    std::string text;
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-      const std::string request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-      if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-        char buf[4096];
-        ssize_t n;
-        while ((n = read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
-      }
-    }
-    close(fd);
+    const std::string text = HttpGet(metrics_port_, "/metrics");
     size_t at = text.find("\n" + name + " ");
     return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
   }
 
   std::string work_, store_, hub_, hub_addr_, data_md5_;
   size_t total_blocks_ = 0;
-  int metrics_port_ = 20000 + getpid() % 10000;
+  int metrics_port_ = FreeLoopbackPort();
   int port_ = 0;
   pid_t httpd_ = -1;
 };
@@ -202,14 +183,8 @@ TEST_F(FlistE2E, PullOnlyMetadataThenRunLazily) {
   EXPECT_LE(CountFiles(cache) + 16, total_blocks_) << "deleting a file must not fetch it";
 
   // Removing the container releases the shared mount.
-  v1::StopPodSandboxRequest stop;
-  stop.set_pod_sandbox_id(pod);
-  v1::StopPodSandboxResponse stopped;
-  ASSERT_TRUE(flintd_->runtime().StopPodSandbox(Context(60).get(), stop, &stopped).ok());
-  v1::RemovePodSandboxRequest remove;
-  remove.set_pod_sandbox_id(pod);
-  v1::RemovePodSandboxResponse removed;
-  ASSERT_TRUE(flintd_->runtime().RemovePodSandbox(Context(60).get(), remove, &removed).ok());
+  grpc::Status removed = StopAndRemovePod(pod);
+  ASSERT_TRUE(removed.ok()) << removed.error_message();
   std::string mounts = fs::ReadFile("/proc/self/mountinfo").value_or("");
   EXPECT_THAT(mounts, testing::Not(HasSubstr(flintd_->dir() + "/run/flists/"))) << "flist mount left behind";
 

@@ -321,14 +321,8 @@ TEST_F(PodCleanupE2E, RemovePodSandboxLeavesNothingBehind) {
   ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
   ASSERT_TRUE(AnyProcessMentions(id)) << "no shim for the container";
   ASSERT_EQ(access(("/sys/fs/cgroup/memory/flint-e2e/" + id).c_str(), F_OK), 0) << "container cgroup not where expected";
-  v1::StopPodSandboxRequest stop;
-  stop.set_pod_sandbox_id(pod);
-  v1::StopPodSandboxResponse stopped;
-  ASSERT_TRUE(flintd_->runtime().StopPodSandbox(Context(60).get(), stop, &stopped).ok());
-  v1::RemovePodSandboxRequest remove;
-  remove.set_pod_sandbox_id(pod);
-  v1::RemovePodSandboxResponse removed;
-  ASSERT_TRUE(flintd_->runtime().RemovePodSandbox(Context(60).get(), remove, &removed).ok());
+  grpc::Status removed = StopAndRemovePod(pod);
+  ASSERT_TRUE(removed.ok()) << removed.error_message();
   std::string mountinfo = fs::ReadFile("/proc/self/mountinfo").value_or("");
   EXPECT_THAT(mountinfo, testing::Not(HasSubstr(id))) << "container mount left";
   EXPECT_THAT(mountinfo, testing::Not(HasSubstr(pod))) << "sandbox mount (netns, shm) left";
@@ -372,24 +366,14 @@ TEST_F(PodCleanupE2E, ConcurrentPodsStartAndCleanUp) {
   EXPECT_EQ(ips.size(), static_cast<size_t>(kPods)) << "pods share an IP";
   EXPECT_FALSE(ips.count(""));
 
-  std::vector<grpc::Status> stop_status(kPods), remove_status(kPods);
+  std::vector<grpc::Status> removed(kPods);
   for (int i = 0; i < kPods; ++i) {
-    threads.emplace_back([&, i] {
-      v1::StopPodSandboxRequest stop;
-      stop.set_pod_sandbox_id(pods[i]);
-      v1::StopPodSandboxResponse stopped;
-      stop_status[i] = flintd_->runtime().StopPodSandbox(Context(60).get(), stop, &stopped);
-      v1::RemovePodSandboxRequest remove;
-      remove.set_pod_sandbox_id(pods[i]);
-      v1::RemovePodSandboxResponse removed;
-      remove_status[i] = flintd_->runtime().RemovePodSandbox(Context(60).get(), remove, &removed);
-    });
+    threads.emplace_back([&, i] { removed[i] = StopAndRemovePod(pods[i]); });
   }
   for (std::thread& t : threads) t.join();
   std::string mountinfo = fs::ReadFile("/proc/self/mountinfo").value_or("");
   for (int i = 0; i < kPods; ++i) {
-    EXPECT_TRUE(stop_status[i].ok()) << stop_status[i].error_message();
-    EXPECT_TRUE(remove_status[i].ok()) << remove_status[i].error_message();
+    EXPECT_TRUE(removed[i].ok()) << removed[i].error_message();
     EXPECT_FALSE(AnyProcessMentions(containers[i])) << "container shim left";
     EXPECT_FALSE(AnyProcessMentions(pods[i])) << "sandbox shim left";
     EXPECT_THAT(mountinfo, testing::Not(HasSubstr(pods[i])));

@@ -47,25 +47,35 @@ void PodTestBase::SetUp() {
 void PodTestBase::TearDown() {
   if (flintd_) {
     // Remove every pod this test left, as the kubelet would, so nothing leaks into the next test.
-    v1::ListPodSandboxResponse pods;
-    if (flintd_->runtime().ListPodSandbox(Context().get(), v1::ListPodSandboxRequest(), &pods).ok()) {
-      for (const auto& pod : pods.items()) {
-        v1::StopPodSandboxRequest stop;
-        stop.set_pod_sandbox_id(pod.id());
-        v1::StopPodSandboxResponse stopped;
-        EXPECT_TRUE(flintd_->runtime().StopPodSandbox(Context(60).get(), stop, &stopped).ok());
-        v1::RemovePodSandboxRequest remove;
-        remove.set_pod_sandbox_id(pod.id());
-        v1::RemovePodSandboxResponse removed;
-        EXPECT_TRUE(flintd_->runtime().RemovePodSandbox(Context(60).get(), remove, &removed).ok());
-      }
-    }
+    RemoveAllPods();
     flintd_.reset();
   }
   std::string dir = log_dir_.substr(0, log_dir_.rfind('/'));
   (void)fs::RemoveAll(dir);
   std::string cmd = "ip link del " + net_.bridge + " >/dev/null 2>&1";
   (void)system(cmd.c_str());
+}
+
+grpc::Status PodTestBase::StopAndRemovePod(const std::string& pod_id) {
+  v1::StopPodSandboxRequest stop;
+  stop.set_pod_sandbox_id(pod_id);
+  v1::StopPodSandboxResponse stopped;
+  grpc::Status status = flintd_->runtime().StopPodSandbox(Context(60).get(), stop, &stopped);
+  if (!status.ok()) return status;
+  v1::RemovePodSandboxRequest remove;
+  remove.set_pod_sandbox_id(pod_id);
+  v1::RemovePodSandboxResponse removed;
+  return flintd_->runtime().RemovePodSandbox(Context(60).get(), remove, &removed);
+}
+
+void PodTestBase::RemoveAllPods() {
+  v1::ListPodSandboxResponse pods;
+  grpc::Status listed = flintd_->runtime().ListPodSandbox(Context().get(), v1::ListPodSandboxRequest(), &pods);
+  EXPECT_TRUE(listed.ok()) << listed.error_message();
+  for (const auto& pod : pods.items()) {
+    grpc::Status status = StopAndRemovePod(pod.id());
+    EXPECT_TRUE(status.ok()) << pod.id() << ": " << status.error_message();
+  }
 }
 
 v1::PodSandboxConfig PodTestBase::SandboxConfig(const std::string& name, bool host_network) const {

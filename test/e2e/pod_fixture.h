@@ -46,6 +46,10 @@ class PodTestBase : public testing::Test {
   v1::PodSandboxStatus SandboxStatus(const std::string& id);
   v1::ExecSyncResponse ExecSync(const std::string& id, const std::vector<std::string>& cmd, int64_t timeout = 10,
                                 grpc::Status* status = nullptr);
+  // StopPodSandbox then RemovePodSandbox, as the kubelet tears a pod down; the first error.
+  grpc::Status StopAndRemovePod(const std::string& pod_id);
+  // Stops and removes every pod flintd lists (each failure is a test failure).
+  void RemoveAllPods();
   // State, reason, message and log of a container, for failure messages.
   std::string Describe(const std::string& id);
   // Waits (bounded) until the container reaches the state.

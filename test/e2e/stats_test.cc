@@ -66,20 +66,6 @@ class StatsE2E : public PodTestBase {
     }
   }
 
-  void RemoveAllPods() {
-    v1::ListPodSandboxResponse pods;
-    ASSERT_TRUE(flintd_->runtime().ListPodSandbox(Context().get(), v1::ListPodSandboxRequest(), &pods).ok());
-    for (const auto& pod : pods.items()) {
-      v1::StopPodSandboxRequest stop;
-      stop.set_pod_sandbox_id(pod.id());
-      v1::StopPodSandboxResponse stopped;
-      EXPECT_TRUE(flintd_->runtime().StopPodSandbox(Context(60).get(), stop, &stopped).ok());
-      v1::RemovePodSandboxRequest remove;
-      remove.set_pod_sandbox_id(pod.id());
-      v1::RemovePodSandboxResponse removed;
-      EXPECT_TRUE(flintd_->runtime().RemovePodSandbox(Context(60).get(), remove, &removed).ok());
-    }
-  }
 
   // A pod whose cgroup parent is its own, named as the kubelet names it (…/pod<uid>).
   v1::PodSandboxConfig OwnCgroupSandboxConfig(const std::string& name) {
@@ -518,43 +504,8 @@ TEST_F(StatsE2E, DISABLED_BenchListContainerStats) {
             << " ms\n";
 }
 
-// A free TCP port on loopback (the kernel picks it; we release it right before flintd binds it).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string HttpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  timeval timeout{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string out;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-      char buf[4096];
-      ssize_t n;
-      while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  close(fd);
-  return out;
-}
-
 TEST(StatsMetricsE2E, PrometheusEndpointCountsRpcs) {
-  int port = FreePort();
+  int port = FreeLoopbackPort();
   ASSERT_GT(port, 0);
   FlintdOptions options;
   options.extra_yaml = "metrics_address: 127.0.0.1:" + std::to_string(port) + "\n";
@@ -592,7 +543,7 @@ class StatsSinkE2E : public StatsE2E {
  protected:
   // The same flintd as the base starts, plus a metrics address.
   std::string ExtraYaml() const override {
-    if (metrics_port_ <= 0) metrics_port_ = FreePort();
+    if (metrics_port_ <= 0) metrics_port_ = FreeLoopbackPort();
     return "metrics_address: 127.0.0.1:" + std::to_string(metrics_port_) + "\n";
   }
 
