@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -134,6 +135,9 @@ bool ShimServer::CreateContainer(std::string* error) {
   }
   bool exited = false;
   int wait_status = 0;
+  // A pidfd turns readable when the runtime exits, so the create returns the
+  // moment it is done; sleeping between waitpid polls added ~1 ms on average.
+  const int runtime_pidfd = static_cast<int>(syscall(SYS_pidfd_open, runtime_pid, 0));
   while (!exited) {
     ReapExited([&](pid_t pid, int st) {
       if (pid == runtime_pid) {
@@ -145,11 +149,18 @@ bool ShimServer::CreateContainer(std::string* error) {
     if (MonotonicNowMs() > deadline) {
       kill(runtime_pid, SIGKILL);
       waitpid(runtime_pid, &wait_status, 0);
+      if (runtime_pidfd >= 0) close(runtime_pidfd);
       *error = "runtime create timed out after " + std::to_string(options_.create_timeout_s) + "s";
       return false;
     }
-    usleep(2000);
+    if (runtime_pidfd >= 0) {
+      pollfd pfd{runtime_pidfd, POLLIN, 0};
+      poll(&pfd, 1, 100);
+    } else {
+      usleep(2000);  // kernels before 5.3
+    }
   }
+  if (runtime_pidfd >= 0) close(runtime_pidfd);
   auto runtime_output = [&] {
     std::string text;
     for (int fd : {stdout_fd_, stderr_fd_}) {

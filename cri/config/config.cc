@@ -221,7 +221,9 @@ absl::StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::stri
                          {{"hubs", r.StringList(&c.flist.hubs)},
                           {"default_store", r.String(&c.flist.default_store)},
                           {"cache_dir", r.AbsPath(&c.flist.cache_dir, true)},
-                          {"cache_max_bytes", r.Uint64(&c.flist.cache_max_bytes)}});
+                          {"cache_max_bytes", r.Uint64(&c.flist.cache_max_bytes)},
+                          {"prefetch_blocks", r.Int(&c.flist.prefetch_blocks, 0, 256)},
+                          {"open_prefetch_blocks", r.Int(&c.flist.open_prefetch_blocks, 0, 256)}});
           }},
          {"streaming_address", r.String(&c.streaming_address)},
          {"metrics_address", r.String(&c.metrics_address)}});
@@ -300,6 +302,10 @@ flist:
   # Block cache shared by all flists (empty: <root_dir>/flist/cache).
   cache_dir: ""
   cache_max_bytes: 10737418240
+  # Blocks (512 KiB) fetched ahead of a sequential reader, and the first blocks of a file fetched
+  # as soon as it is opened; 0 disables either.
+  prefetch_blocks: 8
+  open_prefetch_blocks: 4
 
 # Exec/Attach/PortForward server; port 0 picks a free port.
 streaming_address: 127.0.0.1:0
@@ -329,7 +335,9 @@ std::string ConfigToJson(const Config& c) {
   j["flist"] = {{"hubs", c.flist.hubs},
                 {"default_store", c.flist.default_store},
                 {"cache_dir", c.flist.cache_dir},
-                {"cache_max_bytes", c.flist.cache_max_bytes}};
+                {"cache_max_bytes", c.flist.cache_max_bytes},
+                {"prefetch_blocks", c.flist.prefetch_blocks},
+                {"open_prefetch_blocks", c.flist.open_prefetch_blocks}};
   j["streaming_address"] = c.streaming_address;
   j["metrics_address"] = c.metrics_address;
   return j.dump();

@@ -39,6 +39,10 @@ struct FlistOptions {
   std::string default_store = "zdb://hub.grid.tf:9900";
   std::string cache_dir;  // empty: <root_dir>/flist/cache
   uint64_t cache_max_bytes = 10ull << 30;
+  // flist-mount: blocks fetched ahead of a sequential reader, and first blocks of a file fetched
+  // when it is opened (0 disables either).
+  int prefetch_blocks = 8;
+  int open_prefetch_blocks = 4;
 };
 
 struct Config {

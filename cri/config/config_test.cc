@@ -45,7 +45,8 @@ registry:
   max_concurrent_downloads: 5
 pinned_images: [registry.k8s.io/pause:3.10]
 cni: {conf_dir: /tmp/cni, bin_dirs: [/tmp/bin]}
-flist: {hubs: [http://127.0.0.1:8080], default_store: "redis://127.0.0.1:6379"}
+flist: {hubs: [http://127.0.0.1:8080], default_store: "redis://127.0.0.1:6379", prefetch_blocks: 2,
+        open_prefetch_blocks: 0}
 streaming_address: 127.0.0.1:10010
 )",
                                          "t.yaml");
@@ -60,6 +61,8 @@ streaming_address: 127.0.0.1:10010
   EXPECT_EQ(c->pinned_images.size(), 1u);
   EXPECT_EQ(c->cni.conf_dir, "/tmp/cni");
   EXPECT_EQ(c->flist.default_store, "redis://127.0.0.1:6379");
+  EXPECT_EQ(c->flist.prefetch_blocks, 2);
+  EXPECT_EQ(c->flist.open_prefetch_blocks, 0);
   EXPECT_EQ(c->streaming_address, "127.0.0.1:10010");
 }
 
@@ -89,6 +92,7 @@ INSTANTIATE_TEST_SUITE_P(
                     BadCase{"registry:\n  max_concurrent_downloads: 0\n", "must be between 1 and 64"},
                     BadCase{"registry:\n  mirrors:\n    docker.io: [\"127.0.0.1:5055\"]\n",
                             "registry.mirrors.docker.io: endpoint \"127.0.0.1:5055\" must start with http"},
+                    BadCase{"flist:\n  prefetch_blocks: -1\n", "flist.prefetch_blocks: must be between 0 and 256"},
                     BadCase{"default_runtime: kata\n", "default_runtime: \"kata\" is not one of the configured runtimes"},
                     BadCase{"runtimes:\n  kata: {args: []}\n", "runtimes.kata.path: is required"},
                     BadCase{"socket: [a, b]\n", "flint.yaml:1: socket: must be a path"},

@@ -107,12 +107,12 @@ std::vector<GroupEntry> ParseGroup(std::string_view text_in) {
   return out;
 }
 
-absl::StatusOr<std::string> ReadFileInRoot(const std::string& rootfs, const std::string& relative_path) {
+absl::StatusOr<int> OpenFileInRoot(const std::string& rootfs, const std::string& relative_path, int flags) {
   Fd root(open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (root.get() < 0) return absl::NotFoundError(absl::StrCat("open rootfs ", rootfs, ": ", std::strerror(errno)));
   struct open_how how;
   std::memset(&how, 0, sizeof(how));
-  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
   int raw = static_cast<int>(syscall(SYS_openat2, root.get(), relative_path.c_str(), &how, sizeof(how)));
   if (raw < 0) {
@@ -121,7 +121,13 @@ absl::StatusOr<std::string> ReadFileInRoot(const std::string& rootfs, const std:
     if (err == ENOENT || err == ENOTDIR) return absl::NotFoundError(msg);
     return absl::InternalError(msg);
   }
-  Fd fd(raw);
+  return raw;
+}
+
+absl::StatusOr<std::string> ReadFileInRoot(const std::string& rootfs, const std::string& relative_path) {
+  absl::StatusOr<int> raw = OpenFileInRoot(rootfs, relative_path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+  if (!raw.ok()) return raw.status();
+  Fd fd(*raw);
   std::string out;
   char buf[8192];
   for (;;) {

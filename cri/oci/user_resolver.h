@@ -32,6 +32,9 @@ std::vector<GroupEntry> ParseGroup(std::string_view text);
 // path component (symlinks, "..") as if `rootfs` were "/", so an image cannot
 // make us read host files. NotFound if the file does not exist.
 absl::StatusOr<std::string> ReadFileInRoot(const std::string& rootfs, const std::string& relative_path);
+// The same resolution, returning a descriptor opened with `flags` (plus
+// O_CLOEXEC; O_PATH works) that the caller closes.
+absl::StatusOr<int> OpenFileInRoot(const std::string& rootfs, const std::string& relative_path, int flags);
 
 struct UserRequest {
   std::optional<int64_t> run_as_user;

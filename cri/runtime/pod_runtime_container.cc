@@ -13,6 +13,7 @@
 #include "cri/oci/spec_builder.h"
 #include "cri/oci/stop_signal.h"
 #include "cri/runtime/oci_runtime_cli.h"
+#include "cri/runtime/entrypoint_warmup.h"
 #include "cri/runtime/overlay_mount.h"
 #include "cri/runtime/pod_runtime.h"
 #include "cri/stats/redis_sink.h"
@@ -142,6 +143,12 @@ absl::StatusOr<std::string> PodRuntime::CreateContainer(const std::string& sandb
   if (privileged) spec_options.host_devices = oci::ScanHostDevices("/dev");
   absl::StatusOr<nlohmann::json> spec = oci::BuildContainerSpec(config, sandbox_config, *image_config, spec_options);
   if (!spec.ok()) return spec.status();
+  if (image->is_flist) {
+    // Best effort: the runtime and the process find the entrypoint themselves.
+    if (absl::StatusOr<std::string> warmed = WarmEntrypoint(record.rootfs(), *spec); !warmed.ok()) {
+      FLINT_LOG(DEBUG) << "container " << id << ": entrypoint not prefetched: " << warmed.status().message();
+    }
+  }
   if (absl::Status s = fs::WriteFileAtomic(record.bundle_dir() + "/config.json", spec->dump(), 0600); !s.ok()) return s;
   if (absl::Status s = fs::MakeDirs(record.state_dir(), 0711); !s.ok()) return s;
 

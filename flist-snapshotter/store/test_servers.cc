@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -18,19 +19,32 @@
 
 namespace flint::flist::testing {
 
-int PickFreePort() {
+namespace {
+
+// A listening TCP socket on 127.0.0.1 and a free port; -1 on failure.
+int ListenOnLoopback(int backlog, int* port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return 0;
-  }
   socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, backlog) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
+}  // namespace
+
+int PickFreePort() {
+  int port = 0;
+  const int fd = ListenOnLoopback(1, &port);
+  if (fd < 0) return 0;
   close(fd);
-  return ntohs(addr.sin_port);
+  return port;
 }
 
 RedisServer::RedisServer(const std::string& password) {
@@ -104,18 +118,8 @@ RedisServer::~RedisServer() {
 }
 
 HttpFileServer::HttpFileServer() {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(listen_fd_, 16) != 0) {
-    close(listen_fd_);
-    listen_fd_ = -1;
-    return;
-  }
-  socklen_t len = sizeof(addr);
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
+  listen_fd_ = ListenOnLoopback(16, &port_);
+  if (listen_fd_ < 0) return;
   thread_ = std::thread([this] { Serve(); });
 }
 
@@ -181,18 +185,8 @@ void HttpFileServer::Handle(int fd) {
 
 DelayProxy::DelayProxy(int target_port, std::chrono::milliseconds delay)
     : target_port_(target_port), delay_(delay) {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(listen_fd_, 64) != 0 ||
-      getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(listen_fd_);
-    listen_fd_ = -1;
-    return;
-  }
-  port_ = ntohs(addr.sin_port);
+  listen_fd_ = ListenOnLoopback(64, &port_);
+  if (listen_fd_ < 0) return;
   acceptor_ = std::thread([this] { Accept(); });
 }
 
@@ -251,6 +245,31 @@ void DelayProxy::Pump(int from, int to, bool delayed, std::shared_ptr<std::atomi
     }
   }
   shutdown(to, SHUT_WR);
+}
+
+ScriptedRespServer::ScriptedRespServer(std::vector<std::string> replies) : replies_(std::move(replies)) {
+  listener_ = ListenOnLoopback(1, &port_);
+  if (listener_ >= 0) thread_ = std::thread([this] { Serve(); });
+}
+
+ScriptedRespServer::~ScriptedRespServer() {
+  if (listener_ >= 0) shutdown(listener_, SHUT_RDWR);
+  if (thread_.joinable()) thread_.join();
+  if (listener_ >= 0) close(listener_);
+}
+
+void ScriptedRespServer::Serve() {
+  const int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd < 0) return;
+  char buf[4096];
+  for (const std::string& reply : replies_) {
+    if (recv(fd, buf, sizeof(buf), 0) <= 0) break;  // one small command per reply
+    for (size_t off = 0; off < reply.size(); off += 1000) {
+      if (send(fd, reply.data() + off, std::min<size_t>(1000, reply.size() - off), MSG_NOSIGNAL) < 0) break;
+      if (off % 50000 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  close(fd);
 }
 
 }  // namespace flint::flist::testing

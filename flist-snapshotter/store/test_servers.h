@@ -90,4 +90,21 @@ class DelayProxy {
   std::thread acceptor_;
 };
 
+// A one-connection RESP server that answers each command with the next canned
+// reply, written in 1000-byte pieces so that replies straddle recv() calls.
+class ScriptedRespServer {
+ public:
+  explicit ScriptedRespServer(std::vector<std::string> replies);
+  ~ScriptedRespServer();
+  int port() const { return port_; }  // 0 when it could not listen
+
+ private:
+  void Serve();
+
+  std::vector<std::string> replies_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
 }  // namespace flint::flist::testing
