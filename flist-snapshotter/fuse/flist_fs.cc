@@ -55,14 +55,6 @@ struct FlistFsOps {
   static void ReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
   static void StatFs(fuse_req_t req, fuse_ino_t) { Self(req)->StatFs(req); }
   static void Access(fuse_req_t req, fuse_ino_t ino, int mask) { Self(req)->Access(req, ino, mask); }
-  static void GetXattr(fuse_req_t req, fuse_ino_t, const char*, size_t) { fuse_reply_err(req, ENODATA); }
-  static void ListXattr(fuse_req_t req, fuse_ino_t, size_t size) {
-    if (size == 0) {
-      fuse_reply_xattr(req, 0);
-    } else {
-      fuse_reply_buf(req, nullptr, 0);
-    }
-  }
   static void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
   static void Fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) { fuse_reply_err(req, 0); }
 
@@ -104,8 +96,11 @@ struct FlistFsOps {
     ops.releasedir = ReleaseDir;
     ops.statfs = StatFs;
     ops.access = Access;
-    ops.getxattr = GetXattr;
-    ops.listxattr = ListXattr;
+    // No getxattr/listxattr: flists carry no xattrs, and the ENOSYS libfuse
+    // answers makes the kernel stop asking (EOPNOTSUPP from then on, which
+    // overlayfs and exec's capability check read as "none"). Answering
+    // ENODATA instead cost a round trip to this process for every xattr probe:
+    // overlayfs copy-ups while the runtime creates a container, and every exec.
     ops.flush = Flush;
     ops.fsync = Fsync;
     ops.setattr = SetAttr;
