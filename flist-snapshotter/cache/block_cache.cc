@@ -143,12 +143,35 @@ absl::StatusOr<std::unique_ptr<BlockCache>> BlockCache::Open(BlockCacheOptions o
   auto ledger = SharedLedger::Open(cache->options_.dir + "/.ledger");
   if (!ledger.ok()) return ledger.status();
   cache->ledger_ = *std::move(ledger);
-  if (auto s = cache->Scan(); !s.ok()) return s;
+  if (access(cache->options_.dir.c_str(), R_OK | X_OK) != 0) {
+    return ErrnoStatus("block cache: open", cache->options_.dir);
+  }
+  if (cache->ledger_->fresh()) {
+    if (auto s = cache->Scan(); !s.ok()) return s;
+  } else {
+    BlockCache* self = cache.get();
+    cache->indexer_ = std::thread([self] { self->IndexExisting(); });
+  }
   return cache;
 }
 
+BlockCache::~BlockCache() { WaitForIndex(); }
+
+void BlockCache::WaitForIndex() {
+  if (indexer_.joinable()) indexer_.join();
+}
+
+void BlockCache::IndexExisting() {
+  const std::vector<CachedFile> files = ListCachedFiles(options_.dir, kTempPrefix);  // oldest first
+  std::lock_guard<std::mutex> lock(mu_);
+  // Newest first, each behind the ones before it and behind what this process
+  // stored meanwhile, so the order stays oldest-last.
+  for (auto it = files.rbegin(); it != files.rend(); ++it) lru_.InsertOldest(it->name, it->bytes);
+  absl::Status s = ledger_->Update([&](uint64_t& total) { EvictLocked(total, ""); });
+  if (!s.ok()) FLINT_LOG(WARN) << "block cache: " << s.message();
+}
+
 absl::Status BlockCache::Scan() {
-  if (access(options_.dir.c_str(), R_OK | X_OK) != 0) return ErrnoStatus("block cache: open", options_.dir);
   std::lock_guard<std::mutex> lock(mu_);
   // Under the ledger lock, so no other process stores or evicts mid-count.
   return ledger_->Update([&](uint64_t& total) {

@@ -1,4 +1,5 @@
 #include "flist-snapshotter/cache/block_cache.h"
+#include "flist-snapshotter/cache/shared_ledger.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -80,6 +81,14 @@ class BlockCacheTest : public ::testing::Test {
   std::unique_ptr<DirStore> dir_store_;
   std::unique_ptr<CountingStore> store_;
 };
+
+uint64_t BlockFileBytes(const std::string& dir) {
+  uint64_t total = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file() && e.path().filename().string()[0] != '.') total += e.file_size();
+  }
+  return total;
+}
 
 TEST_F(BlockCacheTest, MissFetchesOnceThenHitsFromDisk) {
   const std::string plain = RandomBytes(300000, 1);
@@ -175,6 +184,7 @@ TEST_F(BlockCacheTest, ReopenIndexesExistingBlocksAndDropsTempFiles) {
   const std::string temp = root_ + "/cache/" + hex.substr(0, 2) + "/.tmp-leftover";
   std::ofstream(temp) << "partial";
   auto cache = OpenCache();
+  cache->WaitForIndex();  // the ledger has a total: existing blocks are indexed in the background
   EXPECT_TRUE(cache->Contains(ref.id));
   EXPECT_FALSE(std::filesystem::exists(temp));
   EXPECT_EQ(cache->stats().cached_blocks, 1u);
@@ -194,8 +204,45 @@ TEST_F(BlockCacheTest, ReopenEvictsDownToTheLimit) {
     }
   }
   auto cache = OpenCache(150000);
+  cache->WaitForIndex();
   EXPECT_EQ(cache->stats().cached_blocks, 1u);
   EXPECT_EQ(cache->stats().evictions, 2u);
+}
+
+// Opening a cache whose ledger holds a total trusts it and indexes the files
+// off the caller's path; without a ledger the directory is counted at once.
+TEST_F(BlockCacheTest, ReopenTrustsTheLedgerAndRecountsWithoutOne) {
+  std::vector<BlockRef> refs;
+  {
+    auto cache = OpenCache();
+    for (uint32_t i = 0; i < 3; ++i) {
+      refs.push_back(AddBlock(RandomBytes(20000, 70 + i)));
+      ASSERT_TRUE(cache->GetBlock(refs.back(), BlockFormat::kV2, *store_).ok());
+    }
+  }
+  const std::string cache_dir = root_ + "/cache";
+  const uint64_t on_disk = BlockFileBytes(cache_dir);
+  {
+    auto cache = OpenCache();
+    EXPECT_EQ(cache->stats().shared_bytes, on_disk);
+    cache->WaitForIndex();
+    EXPECT_EQ(cache->stats().cached_blocks, 3u);
+    // Blocks are served from disk whether or not they were indexed yet.
+    EXPECT_TRUE(cache->GetBlock(refs[0], BlockFormat::kV2, *store_).ok());
+    EXPECT_EQ(store_->gets, 3);
+  }
+  // The total is taken as it stands, not recounted (a crash between storing and
+  // counting a block leaves it low until an eviction recounts the directory).
+  {
+    SharedLedger::Open(cache_dir + "/.ledger").value()->Update([&](uint64_t& total) { total = on_disk - 100; });
+    auto cache = OpenCache();
+    EXPECT_EQ(cache->stats().shared_bytes, on_disk - 100);
+  }
+  // A ledger that lost its total (deleted) is rebuilt from the directory when opened.
+  ASSERT_TRUE(std::filesystem::remove(cache_dir + "/.ledger"));
+  auto cache = OpenCache();
+  EXPECT_EQ(cache->stats().shared_bytes, on_disk);
+  EXPECT_EQ(cache->stats().cached_blocks, 3u);
 }
 
 TEST_F(BlockCacheTest, CorruptStoreBlockIsAnErrorAndNotCached) {
@@ -267,13 +314,6 @@ TEST_F(BlockCacheTest, VerifyHitsCatchesBitRot) {
   EXPECT_EQ(store_->gets, 2);
 }
 
-uint64_t BlockFileBytes(const std::string& dir) {
-  uint64_t total = 0;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file() && e.path().filename().string()[0] != '.') total += e.file_size();
-  }
-  return total;
-}
 
 // Two flist-mount processes share one cache dir; each alone stays under the
 // limit, together they would not: the limit must hold for the directory.

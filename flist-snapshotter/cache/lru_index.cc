@@ -9,6 +9,13 @@ void LruIndex::Insert(const std::string& name, uint64_t bytes) {
   bytes_ += bytes;
 }
 
+void LruIndex::InsertOldest(const std::string& name, uint64_t bytes) {
+  if (entries_.contains(name)) return;
+  order_.push_back(name);
+  entries_[name] = Record{std::prev(order_.end()), bytes};
+  bytes_ += bytes;
+}
+
 bool LruIndex::Touch(const std::string& name) {
   auto it = entries_.find(name);
   if (it == entries_.end()) return false;

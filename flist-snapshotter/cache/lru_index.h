@@ -14,6 +14,8 @@ class LruIndex {
  public:
   // Adds `name` as the most recently used entry (replacing an older record of it).
   void Insert(const std::string& name, uint64_t bytes);
+  // Adds `name` as the least recently used entry unless it is already known.
+  void InsertOldest(const std::string& name, uint64_t bytes);
   // Marks `name` as just used; false when it is unknown.
   bool Touch(const std::string& name);
   void Erase(const std::string& name);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -52,7 +53,9 @@ class FileLock {
 absl::StatusOr<std::unique_ptr<SharedLedger>> SharedLedger::Open(const std::string& path) {
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoError("open", path);
-  return std::unique_ptr<SharedLedger>(new SharedLedger(fd, path));
+  struct stat st {};
+  const bool fresh = fstat(fd, &st) != 0 || st.st_size < 8;
+  return std::unique_ptr<SharedLedger>(new SharedLedger(fd, path, fresh));
 }
 
 SharedLedger::~SharedLedger() { close(fd_); }

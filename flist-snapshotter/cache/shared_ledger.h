@@ -2,9 +2,9 @@
 // caches into it (each flist-mount process has its own BlockCache on the same
 // directory). The total lives in an 8-byte file guarded by flock(2), so the
 // size limit holds for the whole directory, not per process. A crash between
-// storing a block and counting it leaves the total low; every full scan
-// (cache open, or eviction that ran out of locally known blocks) rewrites it
-// from what is actually on disk.
+// storing a block and counting it leaves the total low by that block; every
+// full scan (opening a cache whose ledger is new, or an eviction that ran out
+// of locally known blocks) rewrites it from what is actually on disk.
 #pragma once
 
 #include <cstdint>
@@ -29,12 +29,16 @@ class SharedLedger {
   // `fn` may change the total, which is written back.
   absl::Status Update(const std::function<void(uint64_t& total)>& fn);
   absl::StatusOr<uint64_t> Read();
+  // True when the ledger file held no total when it was opened (a new cache,
+  // or a deleted ledger): the directory must be counted.
+  bool fresh() const { return fresh_; }
 
  private:
-  SharedLedger(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  SharedLedger(int fd, std::string path, bool fresh) : fd_(fd), path_(std::move(path)), fresh_(fresh) {}
 
   int fd_;
   std::string path_;
+  bool fresh_;
   std::mutex mu_;  // flock excludes other processes only: it is per open file
 };
 
