@@ -188,26 +188,6 @@ void RedisPublisher::SenderLoop() {
   connected_ = false;
 }
 
-LogSink::LogSink(const RedisTarget& target, RedisPublisher::Options options)
-    : stdout_channel_(target.channels[0]),
-      stderr_channel_(target.channels.size() > 1 ? target.channels[1] : target.channels[0]),
-      publisher_(target.host, target.port, options) {}
-
-absl::StatusOr<std::unique_ptr<LogSink>> LogSink::FromAnnotation(const std::string& value,
-                                                                 RedisPublisher::Options options) {
-  absl::StatusOr<RedisTarget> target = ParseRedisTarget(value);
-  if (!target.ok()) return absl::InvalidArgumentError(absl::StrCat(kLogsRedisAnnotation, ": ", target.status().message()));
-  if (target->channels.size() > 2) {
-    return absl::InvalidArgumentError(absl::StrCat(kLogsRedisAnnotation, ": at most two channels (stdout,stderr)"));
-  }
-  return std::unique_ptr<LogSink>(new LogSink(*target, options));
-}
-
-bool LogSink::Write(Stream stream, std::string_view line) {
-  if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
-  return publisher_.Publish(stream == Stream::kStdout ? stdout_channel_ : stderr_channel_, std::string(line));
-}
-
 std::string FormatZeroOsStats(const CgroupStats& stats) {
   nlohmann::json j;
   j["timestamp"] = stats.timestamp_ns / 1000000000;
@@ -217,46 +197,6 @@ std::string FormatZeroOsStats(const CgroupStats& stats) {
   j["cpu_usage"] = stats.cpu_usage_ns.value_or(0) / 10000;
   j["pids_current"] = stats.pids_current.value_or(0);
   return j.dump();
-}
-
-StatsSink::StatsSink(const RedisTarget& target, StatsSource source, std::chrono::milliseconds interval,
-                     RedisPublisher::Options options)
-    : channel_(target.channels[0]),
-      source_(std::move(source)),
-      interval_(interval),
-      publisher_(target.host, target.port, options),
-      ticker_([this] { TickLoop(); }) {}
-
-absl::StatusOr<std::unique_ptr<StatsSink>> StatsSink::FromAnnotation(const std::string& value, StatsSource source,
-                                                                     std::chrono::milliseconds interval,
-                                                                     RedisPublisher::Options options) {
-  absl::StatusOr<RedisTarget> target = ParseRedisTarget(value);
-  if (!target.ok()) return absl::InvalidArgumentError(absl::StrCat(kStatsRedisAnnotation, ": ", target.status().message()));
-  if (target->channels.size() != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(kStatsRedisAnnotation, ": want exactly one channel"));
-  }
-  return std::unique_ptr<StatsSink>(new StatsSink(*target, std::move(source), interval, options));
-}
-
-StatsSink::~StatsSink() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  ticker_.join();
-}
-
-void StatsSink::TickLoop() {
-  auto next = std::chrono::steady_clock::now() + interval_;
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!cv_.wait_until(lock, next, [this] { return stopping_; })) {
-    next += interval_;
-    lock.unlock();
-    absl::StatusOr<CgroupStats> stats = source_();
-    if (stats.ok()) publisher_.Publish(channel_, FormatZeroOsStats(*stats));
-    lock.lock();
-  }
 }
 
 }  // namespace flint::stats

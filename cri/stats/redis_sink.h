@@ -109,52 +109,7 @@ class RedisPublisher {
   std::thread sender_;
 };
 
-class LogSink {
- public:
-  enum class Stream { kStdout, kStderr };
-  static absl::StatusOr<std::unique_ptr<LogSink>> FromAnnotation(const std::string& value,
-                                                                RedisPublisher::Options options = {});
-  // `line` may end in '\n' (stripped). Returns false if dropped.
-  bool Write(Stream stream, std::string_view line);
-  const RedisPublisher& publisher() const { return publisher_; }
-
- private:
-  LogSink(const RedisTarget& target, RedisPublisher::Options options);
-  std::string stdout_channel_;
-  std::string stderr_channel_;
-  RedisPublisher publisher_;
-};
-
-// The JSON object StatsSink publishes (see header comment). Unset fields are 0.
+// The Zero-OS stats JSON object (see header comment). Unset fields are 0.
 std::string FormatZeroOsStats(const CgroupStats& stats);
-
-class StatsSink {
- public:
-  // Called on the sink's thread at every tick; errors skip the tick (e.g. cgroup not yet created).
-  using StatsSource = std::function<absl::StatusOr<CgroupStats>()>;
-
-  static absl::StatusOr<std::unique_ptr<StatsSink>> FromAnnotation(
-      const std::string& value, StatsSource source, std::chrono::milliseconds interval = std::chrono::seconds(2),
-      RedisPublisher::Options options = {});
-  ~StatsSink();
-  StatsSink(const StatsSink&) = delete;
-  StatsSink& operator=(const StatsSink&) = delete;
-
-  const RedisPublisher& publisher() const { return publisher_; }
-
- private:
-  StatsSink(const RedisTarget& target, StatsSource source, std::chrono::milliseconds interval,
-            RedisPublisher::Options options);
-  void TickLoop();
-
-  const std::string channel_;
-  const StatsSource source_;
-  const std::chrono::milliseconds interval_;
-  RedisPublisher publisher_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread ticker_;
-};
 
 }  // namespace flint::stats

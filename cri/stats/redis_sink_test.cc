@@ -42,8 +42,7 @@ TEST(ParseRedisTargetTest, ParsesHostPortAndChannels) {
   EXPECT_FALSE(ParseRedisTarget("redis://h:99999/c").ok());
   EXPECT_FALSE(ParseRedisTarget("redis://:1/c").ok());
   EXPECT_FALSE(ParseRedisTarget("redis://h:1/a,,b").ok());
-  EXPECT_FALSE(LogSink::FromAnnotation("redis://h:1/a,b,c").ok());
-  EXPECT_FALSE(StatsSink::FromAnnotation("redis://h:1/a,b", [] { return absl::StatusOr<CgroupStats>(); }).ok());
+  EXPECT_EQ(ResolveLogsRedisForShim("redis://127.0.0.1:1/a,b,c").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ResolveLogsRedisForShimTest, ResolvesTheHostKeepsPortAndChannels) {
@@ -113,59 +112,25 @@ class RedisSinkTest : public ::testing::Test {
   std::unique_ptr<RedisTestServer> server_;
 };
 
-TEST_F(RedisSinkTest, LogSinkPublishesEachLineToItsStreamChannel) {
+TEST_F(RedisSinkTest, PublishesEachMessageToItsChannel) {
   Subscriber sub(server_->port(), {"pod-out", "pod-err"});
-  auto sink = LogSink::FromAnnotation(Url("pod-out,pod-err"));
-  ASSERT_TRUE(sink.ok()) << sink.status();
-  EXPECT_TRUE((*sink)->Write(LogSink::Stream::kStdout, "hello stdout\n"));
-  EXPECT_TRUE((*sink)->Write(LogSink::Stream::kStderr, "oops on stderr"));
-  EXPECT_TRUE((*sink)->Write(LogSink::Stream::kStdout, std::string(10000, 'x')));
+  RedisPublisher publisher("127.0.0.1", server_->port());
+  EXPECT_TRUE(publisher.Publish("pod-out", "hello stdout"));
+  EXPECT_TRUE(publisher.Publish("pod-err", "oops on stderr"));
+  EXPECT_TRUE(publisher.Publish("pod-out", std::string(10000, 'x')));
   EXPECT_EQ(sub.Next(), (std::pair<std::string, std::string>{"pod-out", "hello stdout"}));
   EXPECT_EQ(sub.Next(), (std::pair<std::string, std::string>{"pod-err", "oops on stderr"}));
   EXPECT_EQ(sub.Next(), (std::pair<std::string, std::string>{"pod-out", std::string(10000, 'x')}));
-  for (int i = 0; i < 200 && (*sink)->publisher().published() < 3; ++i) std::this_thread::sleep_for(5ms);
-  EXPECT_EQ((*sink)->publisher().published(), 3u);
-  EXPECT_EQ((*sink)->publisher().dropped(), 0u);
+  for (int i = 0; i < 200 && publisher.published() < 3; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(publisher.published(), 3u);
+  EXPECT_EQ(publisher.dropped(), 0u);
 }
 
-TEST_F(RedisSinkTest, SingleChannelCarriesBothStreamsInOrder) {
+TEST_F(RedisSinkTest, ManyMessagesArriveInOrder) {
   Subscriber sub(server_->port(), {"all"});
-  auto sink = LogSink::FromAnnotation(Url("all"));
-  ASSERT_TRUE(sink.ok()) << sink.status();
-  for (int i = 0; i < 500; ++i) {
-    (*sink)->Write(i % 2 ? LogSink::Stream::kStderr : LogSink::Stream::kStdout, "line " + std::to_string(i));
-  }
+  RedisPublisher publisher("127.0.0.1", server_->port());
+  for (int i = 0; i < 500; ++i) publisher.Publish("all", "line " + std::to_string(i));
   for (int i = 0; i < 500; ++i) ASSERT_EQ(sub.Next().second, "line " + std::to_string(i));
-}
-
-TEST_F(RedisSinkTest, StatsSinkPublishesJsonEveryInterval) {
-  Subscriber sub(server_->port(), {"stats"});
-  int calls = 0;
-  auto sink = StatsSink::FromAnnotation(
-      Url("stats"),
-      [&calls]() -> absl::StatusOr<CgroupStats> {
-        CgroupStats s;
-        s.timestamp_ns = 1700000000000000000;
-        s.memory_usage_bytes = 4096;
-        s.memory_limit_bytes = 1 << 20;
-        s.cpu_usage_ns = ++calls * 1000000;
-        s.pids_current = 1;
-        return s;
-      },
-      100ms);
-  ASSERT_TRUE(sink.ok()) << sink.status();
-  auto start = std::chrono::steady_clock::now();
-  auto first = sub.Next();
-  auto second = sub.Next();
-  EXPECT_GE(std::chrono::steady_clock::now() - start, 150ms);
-  EXPECT_EQ(first.first, "stats");
-  nlohmann::json j1 = nlohmann::json::parse(first.second);
-  nlohmann::json j2 = nlohmann::json::parse(second.second);
-  EXPECT_EQ(j1["memory_usage"], 4096);
-  EXPECT_EQ(j1["memory_limit"], 1 << 20);
-  EXPECT_EQ(j1["cpu_usage"], 100);
-  EXPECT_EQ(j2["cpu_usage"], 200);
-  EXPECT_EQ(j1["timestamp"], 1700000000);
 }
 
 TEST_F(RedisSinkTest, ReconnectsAfterRedisRestarts) {
