@@ -159,7 +159,7 @@ bool Blake2bUsesAvx2() {
 }
 
 Blake2b::Blake2b(size_t digest_size, bool portable_only)
-    : digest_size_(digest_size), portable_only_(portable_only) {
+    : digest_size_(digest_size), compress_(portable_only ? CompressPortable : Compressor()) {
   if (digest_size_ < 1) digest_size_ = 1;
   if (digest_size_ > 64) digest_size_ = 64;
   for (int i = 0; i < 8; ++i) h_[i] = kIv[i];
@@ -168,7 +168,7 @@ Blake2b::Blake2b(size_t digest_size, bool portable_only)
 }
 
 void Blake2b::Compress(const uint8_t* block, bool last) {
-  (portable_only_ ? CompressPortable : Compressor())(h_, block, t_[0], t_[1], last);
+  compress_(h_, block, t_[0], t_[1], last);
 }
 
 void Blake2b::Count(size_t bytes) {

@@ -27,7 +27,8 @@ class Blake2b {
   uint8_t buf_[128];
   size_t buf_len_ = 0;
   size_t digest_size_;
-  bool portable_only_;
+  // The compression function, chosen once per object (AVX2 or portable).
+  void (*compress_)(uint64_t*, const uint8_t*, uint64_t, uint64_t, bool);
 };
 
 // True when the AVX2 compression function is in use (an x86-64 CPU with AVX2).

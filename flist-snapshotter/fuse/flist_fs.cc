@@ -230,7 +230,7 @@ void FlistFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   const int64_t first_blocks = std::min<int64_t>(options_.open_prefetch_blocks, static_cast<int64_t>(e->blocks.size()));
   if (first_blocks > 0 && options_.prefetch_threads > 0) {
     file->prefetched_upto = first_blocks - 1;
-    SchedulePrefetch(*e, 0, first_blocks - 1);
+    SchedulePrefetch(*e, 0, first_blocks - 1, /*advise_cached=*/false);
   }
   OpenFile* handle = file.get();
   {
@@ -358,11 +358,11 @@ void FlistFs::MaybePrefetch(OpenFile& file, const Entry& entry, uint64_t offset,
   SchedulePrefetch(entry, from, to);
 }
 
-void FlistFs::SchedulePrefetch(const Entry& entry, int64_t from, int64_t to) {
+void FlistFs::SchedulePrefetch(const Entry& entry, int64_t from, int64_t to, bool advise_cached) {
   for (int64_t b = from; b <= to; ++b) {
     const BlockRef& ref = entry.blocks[static_cast<size_t>(b)];
     if (cache_->Contains(ref.id)) {
-      cache_->AdviseWillNeed(ref.id);
+      if (advise_cached) cache_->AdviseWillNeed(ref.id);
       continue;
     }
     {

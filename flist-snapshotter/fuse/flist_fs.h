@@ -79,8 +79,10 @@ class FlistFs {
   struct stat Attr(uint32_t index) const;
   void FillEntry(uint32_t index, fuse_entry_param* e) const;
   void MaybePrefetch(OpenFile& file, const Entry& entry, uint64_t offset, size_t size);
-  // Queues blocks [from, to] of the entry that are not cached (cached ones get a WILLNEED hint).
-  void SchedulePrefetch(const Entry& entry, int64_t from, int64_t to);
+  // Queues blocks [from, to] of the entry that are not cached; cached ones get a
+  // WILLNEED hint when `advise_cached` (a sequential reader will want them next;
+  // on every open of a cached file the hint would only cost syscalls).
+  void SchedulePrefetch(const Entry& entry, int64_t from, int64_t to, bool advise_cached = true);
 
   // Request handlers (called through Ops()).
   void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
