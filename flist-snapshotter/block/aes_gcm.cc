@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <cstring>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -51,8 +52,7 @@ absl::StatusOr<std::string> AesGcmSeal(std::string_view key, std::string_view no
   return out;
 }
 
-absl::StatusOr<std::string> AesGcmOpen(std::string_view key, std::string_view nonce,
-                                       std::string_view sealed) {
+absl::StatusOr<std::string> AesGcmOpen(std::string_view key, std::string_view nonce, std::string sealed) {
   if (auto s = CheckParams(key, nonce); !s.ok()) return s;
   if (sealed.size() < kTagSize) return absl::DataLossError("aes-gcm: ciphertext shorter than the tag");
   const size_t ct_len = sealed.size() - kTagSize;
@@ -60,23 +60,23 @@ absl::StatusOr<std::string> AesGcmOpen(std::string_view key, std::string_view no
   if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, U(key), U(nonce)) != 1) {
     return absl::InternalError("aes-gcm: decrypt init failed");
   }
-  std::string out(ct_len, '\0');
-  auto* o = reinterpret_cast<unsigned char*>(out.data());
+  unsigned char tag[kTagSize];
+  std::memcpy(tag, sealed.data() + ct_len, kTagSize);
+  auto* text = reinterpret_cast<unsigned char*>(sealed.data());
   int len = 0;
-  if (ct_len > 0 &&
-      EVP_DecryptUpdate(ctx.get(), o, &len, U(sealed), static_cast<int>(ct_len)) != 1) {
+  // GCM is a stream mode: OpenSSL decrypts with the output on the input.
+  if (ct_len > 0 && EVP_DecryptUpdate(ctx.get(), text, &len, text, static_cast<int>(ct_len)) != 1) {
     return absl::DataLossError("aes-gcm: decrypt failed");
   }
-  std::string tag(sealed.substr(ct_len));
-  if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagSize, tag.data()) != 1) {
+  if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagSize, tag) != 1) {
     return absl::InternalError("aes-gcm: set tag failed");
   }
   int fin = 0;
-  if (EVP_DecryptFinal_ex(ctx.get(), o + len, &fin) != 1) {
+  if (EVP_DecryptFinal_ex(ctx.get(), text + len, &fin) != 1) {
     return absl::DataLossError("aes-gcm: authentication failed (wrong key or corrupt block)");
   }
-  out.resize(static_cast<size_t>(len + fin));
-  return out;
+  sealed.resize(static_cast<size_t>(len + fin));
+  return sealed;
 }
 
 }  // namespace flint::flist

@@ -10,7 +10,8 @@ namespace flint::flist {
 
 absl::StatusOr<std::string> AesGcmSeal(std::string_view key, std::string_view nonce,
                                        std::string_view plain);
-absl::StatusOr<std::string> AesGcmOpen(std::string_view key, std::string_view nonce,
-                                       std::string_view sealed);
+// Decrypts in place: the returned plaintext reuses `sealed`'s buffer (a block
+// fetch then holds one 512 KiB buffer less).
+absl::StatusOr<std::string> AesGcmOpen(std::string_view key, std::string_view nonce, std::string sealed);
 
 }  // namespace flint::flist

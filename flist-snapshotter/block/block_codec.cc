@@ -63,16 +63,16 @@ absl::StatusOr<std::string> DecodeBlock(BlockFormat format, std::string_view id,
   if (!BlockIdMatches(format, id, data)) {
     return absl::DataLossError(absl::StrCat("block ", HexEncode(id), ": content hash mismatch"));
   }
-  return DecodeBlockContent(format, id, key, data);
+  return DecodeBlockContent(format, id, key, std::string(data));
 }
 
 absl::StatusOr<std::string> DecodeBlockContent(BlockFormat format, std::string_view id,
-                                               std::string_view key, std::string_view data) {
+                                               std::string_view key, std::string data) {
   const size_t n = BlockIdSize(format);
   if (key.size() != n) return absl::InvalidArgumentError(absl::StrCat("block key must be ", n, " bytes"));
   absl::StatusOr<std::string> compressed =
       format == BlockFormat::kV1 ? XxteaDecrypt(data, key)
-                                 : AesGcmOpen(key, key.substr(0, 12), data);
+                                 : AesGcmOpen(key, key.substr(0, 12), std::move(data));
   if (!compressed.ok()) {
     return absl::DataLossError(absl::StrCat("block ", HexEncode(id), ": ", compressed.status().message()));
   }

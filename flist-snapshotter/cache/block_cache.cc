@@ -398,7 +398,7 @@ absl::StatusOr<std::shared_ptr<const std::string>> BlockCache::FetchNow(const Bl
                                                            ": ", data.status().message()));
   }
   bytes_fetched_ += data->size();
-  auto decoded = DecodeBlockContent(format, ref.id, ref.key, *data);
+  auto decoded = DecodeBlockContent(format, ref.id, ref.key, *std::move(data));
   const auto micros = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count());
   fetch_micros_total_ += micros;

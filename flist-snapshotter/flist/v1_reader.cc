@@ -1,8 +1,5 @@
 #include "flist-snapshotter/flist/v1_reader.h"
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include <cstdlib>
 #include <memory>
 #include <unordered_map>
@@ -13,6 +10,7 @@
 #include "flist-snapshotter/util/absl_compat.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "flist-snapshotter/flist/archive_api.h"
 #include "flist-snapshotter/block/blake2b.h"
 #include "flist-snapshotter/flist/capnp_reader.h"
 #include "nlohmann/json.hpp"
@@ -285,32 +283,36 @@ absl::StatusOr<Flist> ReadV1(SqliteDb& db) {
 }
 
 absl::StatusOr<Flist> ReadV1Archive(const std::string& path) {
-  std::unique_ptr<archive, decltype(&archive_read_free)> ar(archive_read_new(), archive_read_free);
-  archive_read_support_filter_gzip(ar.get());
-  archive_read_support_format_tar(ar.get());
-  archive_read_support_format_gnutar(ar.get());
-  if (archive_read_open_filename(ar.get(), path.c_str(), 1 << 16) != ARCHIVE_OK) {
-    return absl::InvalidArgumentError(absl::StrCat("open archive: ", archive_error_string(ar.get())));
+  absl::StatusOr<const ArchiveApi*> api = LoadArchive();
+  if (!api.ok()) return api.status();
+  const ArchiveApi& la = **api;
+  std::unique_ptr<archive, int (*)(archive*)> ar(la.read_new(), la.read_free);
+  if (ar == nullptr) return absl::ResourceExhaustedError("archive_read_new failed");
+  la.read_support_filter_gzip(ar.get());
+  la.read_support_format_tar(ar.get());
+  la.read_support_format_gnutar(ar.get());
+  if (la.read_open_filename(ar.get(), path.c_str(), 1 << 16) != ARCHIVE_OK) {
+    return absl::InvalidArgumentError(absl::StrCat("open archive: ", la.error_string(ar.get())));
   }
   archive_entry* entry = nullptr;
   while (true) {
-    int rc = archive_read_next_header(ar.get(), &entry);
+    int rc = la.read_next_header(ar.get(), &entry);
     if (rc == ARCHIVE_EOF) break;
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
-      return absl::DataLossError(absl::StrCat("read archive: ", archive_error_string(ar.get())));
+      return absl::DataLossError(absl::StrCat("read archive: ", la.error_string(ar.get())));
     }
-    std::string_view name = archive_entry_pathname(entry) ? archive_entry_pathname(entry) : "";
+    std::string_view name = la.entry_pathname(entry) ? la.entry_pathname(entry) : "";
     while (name.starts_with("./")) name.remove_prefix(2);
-    if (name != "flistdb.sqlite3" || archive_entry_filetype(entry) != AE_IFREG) continue;
-    const int64_t size = archive_entry_size(entry);
+    if (name != "flistdb.sqlite3" || la.entry_filetype(entry) != AE_IFREG) continue;
+    const int64_t size = la.entry_size(entry);
     if (size <= 0 || size > kMaxDatabaseSize) {
       return absl::InvalidArgumentError(absl::StrCat("flistdb.sqlite3 has implausible size ", size));
     }
     std::string image(static_cast<size_t>(size), '\0');
     size_t got = 0;
     while (got < image.size()) {
-      la_ssize_t n = archive_read_data(ar.get(), image.data() + got, image.size() - got);
-      if (n < 0) return absl::DataLossError(absl::StrCat("read flistdb.sqlite3: ", archive_error_string(ar.get())));
+      la_ssize_t n = la.read_data(ar.get(), image.data() + got, image.size() - got);
+      if (n < 0) return absl::DataLossError(absl::StrCat("read flistdb.sqlite3: ", la.error_string(ar.get())));
       if (n == 0) break;
       got += static_cast<size_t>(n);
     }

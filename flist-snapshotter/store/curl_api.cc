@@ -1,35 +1,23 @@
 #include "flist-snapshotter/store/curl_api.h"
 
-#include <dlfcn.h>
-
 #include "absl/strings/str_cat.h"
+#include "flist-snapshotter/util/shared_library.h"
 
 namespace flint::flist {
 namespace {
 
-constexpr const char* kLibrary = "libcurl.so.4";
-
 absl::StatusOr<CurlApi> Load() {
-  void* lib = dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);
-  if (lib == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("HTTP block stores need ", kLibrary, " (Debian package libcurl4): ", dlerror()));
-  }
+  SharedLibrary lib("libcurl.so.4", "HTTP block stores", "libcurl4");
   CurlApi api{};
-  absl::Status missing = absl::OkStatus();
-  auto bind = [&](auto& fn, const char* name) {
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
-    if (fn == nullptr && missing.ok()) missing = absl::FailedPreconditionError(absl::StrCat(kLibrary, " lacks ", name));
-  };
   CURLcode (*global_init)(long) = nullptr;
-  bind(global_init, "curl_global_init");
-  bind(api.easy_init, "curl_easy_init");
-  bind(api.easy_cleanup, "curl_easy_cleanup");
-  bind(api.easy_setopt, "curl_easy_setopt");
-  bind(api.easy_perform, "curl_easy_perform");
-  bind(api.easy_getinfo, "curl_easy_getinfo");
-  bind(api.easy_strerror, "curl_easy_strerror");
-  if (!missing.ok()) return missing;  // the handle stays open: harmless, and dlclose of libcurl is not
+  lib.Bind(global_init, "curl_global_init");
+  lib.Bind(api.easy_init, "curl_easy_init");
+  lib.Bind(api.easy_cleanup, "curl_easy_cleanup");
+  lib.Bind(api.easy_setopt, "curl_easy_setopt");
+  lib.Bind(api.easy_perform, "curl_easy_perform");
+  lib.Bind(api.easy_getinfo, "curl_easy_getinfo");
+  lib.Bind(api.easy_strerror, "curl_easy_strerror");
+  if (!lib.status().ok()) return lib.status();
   if (CURLcode rc = global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK) {
     return absl::InternalError(absl::StrCat("curl_global_init: ", api.easy_strerror(rc)));
   }
