@@ -142,7 +142,10 @@ TEST_F(RealCgroupV1Test, CpuGrowsAndWorkingSetMatchesTouchedMemory) {
   ASSERT_TRUE(second->memory_working_set_bytes.has_value());
   uint64_t ws = *second->memory_working_set_bytes;
   EXPECT_GE(ws, 90 * kMiB) << "working set " << ws;
-  EXPECT_LE(ws, 110 * kMiB) << "working set " << ws;
+  // Above the 100 MiB touched: the toucher is a fork of this (sanitized) test binary, and the
+  // pages it writes after the fork (allocator state, sanitizer shadow, stack) are charged to the
+  // cgroup too: 113 MiB was seen on a CI run.
+  EXPECT_LE(ws, 125 * kMiB) << "working set " << ws;
   EXPECT_GE(*second->memory_usage_bytes, ws);
   EXPECT_GE(*second->memory_rss_bytes, 95 * kMiB);
   EXPECT_EQ(second->memory_limit_bytes, 512 * kMiB);
