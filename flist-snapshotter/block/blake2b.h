@@ -12,8 +12,8 @@ namespace flint::flist {
 
 class Blake2b {
  public:
-  // digest_size in [1, 64]. portable_only: never the AVX2 code (for tests).
-  explicit Blake2b(size_t digest_size, bool portable_only = false);
+  // digest_size in [1, 64].
+  explicit Blake2b(size_t digest_size);
   void Update(std::string_view data);
   // Returns the raw digest; the object must not be used afterwards.
   std::string Final();
@@ -27,12 +27,7 @@ class Blake2b {
   uint8_t buf_[128];
   size_t buf_len_ = 0;
   size_t digest_size_;
-  // The compression function, chosen once per object (AVX2 or portable).
-  void (*compress_)(uint64_t*, const uint8_t*, uint64_t, uint64_t, bool);
 };
-
-// True when the AVX2 compression function is in use (an x86-64 CPU with AVX2).
-bool Blake2bUsesAvx2();
 
 // One-shot raw digest.
 std::string Blake2bDigest(std::string_view data, size_t digest_size);

@@ -84,4 +84,16 @@ absl::StatusOr<std::string> DecodeBlockContent(BlockFormat format, std::string_v
   return plain;
 }
 
+absl::Status WarmUpBlockCodecs() {
+  for (BlockFormat format : {BlockFormat::kV1, BlockFormat::kV2}) {
+    constexpr std::string_view kPlain = "flint block codec warm-up";
+    absl::StatusOr<EncodedBlock> block = EncodeBlock(format, kPlain);
+    if (!block.ok()) return block.status();
+    absl::StatusOr<std::string> plain = DecodeBlock(format, block->id, block->key, block->data);
+    if (!plain.ok()) return plain.status();
+    if (*plain != kPlain) return absl::InternalError("block codec warm-up: round trip changed the data");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace flint::flist

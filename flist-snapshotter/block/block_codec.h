@@ -44,4 +44,10 @@ bool BlockIdMatches(BlockFormat format, std::string_view id, std::string_view da
 
 size_t BlockIdSize(BlockFormat format);
 
+// Encodes and decodes a small block of each format. The first AES-GCM use in a
+// process initializes OpenSSL (config file, provider lookup: ~3 ms); a mount
+// calls this in the background while it starts so the first fetched block,
+// which a container start waits for, does not pay it.
+absl::Status WarmUpBlockCodecs();
+
 }  // namespace flint::flist

@@ -25,6 +25,8 @@
 #include <chrono>
 
 #include "absl/strings/numbers.h"
+#include "common/log.h"
+#include "flist-snapshotter/block/block_codec.h"
 #include "flist-snapshotter/cache/block_cache.h"
 #include "flist-snapshotter/flist/flist_reader.h"
 #include "flist-snapshotter/fuse/flist_mount.h"
@@ -125,6 +127,20 @@ int main(int argc, char** argv) {
       }
     }
   };
+
+  // Runs beside opening the flist and mounting; joined before exit.
+  std::thread codec_warmup([] {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);  // signals are for main's sigwait
+    if (absl::Status s = WarmUpBlockCodecs(); !s.ok()) {
+      FLINT_LOG(WARN) << "flist-mount: block codec warm-up: " << s.message();
+    }
+  });
+  struct Joiner {
+    std::thread& t;
+    ~Joiner() { t.join(); }
+  } join_codec_warmup{codec_warmup};
 
   auto flist = ReadFlistFile(flist_path);
   if (!flist.ok()) {
