@@ -209,6 +209,10 @@ bench_kind() { # bench_kind KIND IMAGE
   local dir
   dir=$(mktemp -d "$SCRATCH/run-XXXXXX")
   start_flintd "$dir"
+  # A node's runtime is up long before its first pod; let the fresh daemon (and the
+  # writeback of the previous kind's deleted root) settle before timing, for both kinds.
+  sync
+  sleep 2
   step "$1" "$2" "$dir" cold
   step "$1" "$2" "$dir" warm
   step "$1" "$2" "$dir" repull --remove-image-first
