@@ -49,12 +49,14 @@ void RedisStatsSinks::Retire(std::unique_ptr<RedisPublisher> publisher) {
   std::lock_guard<std::mutex> lock(sinks_mu_);
   retired_published_ += publisher->published();
   retired_dropped_ += publisher->dropped();
+  std::erase(closing_, publisher.get());
 }
 
 uint64_t RedisStatsSinks::published() const {
   std::lock_guard<std::mutex> lock(sinks_mu_);
   uint64_t total = retired_published_;
   for (const auto& [id, sink] : sinks_) total += sink.publisher->published();
+  for (const RedisPublisher* publisher : closing_) total += publisher->published();
   return total;
 }
 
@@ -62,6 +64,7 @@ uint64_t RedisStatsSinks::dropped() const {
   std::lock_guard<std::mutex> lock(sinks_mu_);
   uint64_t total = retired_dropped_;
   for (const auto& [id, sink] : sinks_) total += sink.publisher->dropped();
+  for (const RedisPublisher* publisher : closing_) total += publisher->dropped();
   return total;
 }
 
@@ -85,6 +88,7 @@ void RedisStatsSinks::Tick() {
     for (const StatsSinkPod& pod : pods) {
       auto it = sinks_.find(pod.id);
       if (it != sinks_.end() && it->second.target != pod.target) {
+        closing_.push_back(it->second.publisher.get());
         to_close.push_back(std::move(it->second.publisher));
         sinks_.erase(it);
         it = sinks_.end();
@@ -119,6 +123,7 @@ void RedisStatsSinks::Tick() {
         continue;
       }
       FLINT_LOG(INFO) << "pod " << it->first << ": stopped publishing stats";
+      closing_.push_back(it->second.publisher.get());
       to_close.push_back(std::move(it->second.publisher));
       it = sinks_.erase(it);
     }

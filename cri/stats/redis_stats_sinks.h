@@ -80,8 +80,11 @@ class RedisStatsSinks {
   const std::chrono::milliseconds interval_;
   const RedisPublisher::Options options_;
 
-  mutable std::mutex sinks_mu_;  // guards sinks_ and the retired totals
+  mutable std::mutex sinks_mu_;  // guards sinks_, closing_ and the retired totals
   std::map<std::string, PodSink> sinks_;  // by pod id
+  // Publishers taken out of sinks_ and not yet retired: their counts stay in the totals while they
+  // flush, so published() never dips between a pod leaving and its publisher closing.
+  std::vector<const RedisPublisher*> closing_;
   uint64_t retired_published_ = 0;
   uint64_t retired_dropped_ = 0;
   std::map<std::string, std::string> rejected_;  // pod id -> bad annotation already logged
