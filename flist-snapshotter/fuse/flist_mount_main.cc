@@ -57,12 +57,11 @@ void WriteStatsFile(const std::string& path, const flint::flist::BlockCache& cac
 
 int main(int argc, char** argv) {
   using namespace flint::flist;
-  // Every block fetch allocates two 512 KiB buffers (the store's reply, which is
-  // decrypted in place, and the decompressed block). By default glibc maps each
-  // with mmap and unmaps it on free, so every block paid ~256 first-touch page
-  // faults, which cost 7-12 us each on a VM with shadow paging (a cold 4 MiB
-  // read took ~1.4x as long). Keep them in the heap, and keep freed heap for the
-  // next block.
+  // Block-sized buffers (256 KiB and up) come from the pool in
+  // pooled_operator_new.cc. Smaller ones past glibc's 128 KiB mmap threshold
+  // (copied FUSE read replies) would be mapped and unmapped on every read, each
+  // page a first-touch fault (7-12 us on a VM with shadow paging): keep them,
+  // and the freed heap, in the heap.
   mallopt(M_MMAP_THRESHOLD, 8 << 20);
   mallopt(M_TRIM_THRESHOLD, 32 << 20);
   std::string flist_path, mountpoint, store_url, default_store_url, cache_dir, stats_file;

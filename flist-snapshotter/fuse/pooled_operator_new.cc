@@ -13,8 +13,8 @@ constexpr size_t kPoolReserve = size_t{1} << 30;
 
 flint::flist::LargeBufferPool& Pool() {
   // Never destroyed: operator delete may run after static destructors.
-  static auto* pool = new (std::malloc(sizeof(flint::flist::LargeBufferPool)))
-      flint::flist::LargeBufferPool(kPoolReserve);
+  alignas(flint::flist::LargeBufferPool) static unsigned char storage[sizeof(flint::flist::LargeBufferPool)];
+  static auto* pool = new (storage) flint::flist::LargeBufferPool(kPoolReserve);
   return *pool;
 }
 
