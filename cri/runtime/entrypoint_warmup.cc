@@ -67,4 +67,13 @@ absl::StatusOr<std::string> WarmEntrypoint(const std::string& rootfs, const nloh
   return absl::NotFoundError(absl::StrCat("entrypoint ", program, " not found in the rootfs"));
 }
 
+std::vector<std::string> FlistStartupPaths(const std::string& program) {
+  std::vector<std::string> paths = {"/.startup.toml", "/etc/passwd", "/etc/group"};
+  if (program.empty()) return paths;
+  // Before the spec exists: the default PATH, and a relative program is taken from the root.
+  const nlohmann::json process = {{"cwd", "/"}};
+  for (std::string& candidate : Candidates(process, program)) paths.push_back(std::move(candidate));
+  return paths;
+}
+
 }  // namespace flint::runtime

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -19,5 +20,11 @@ namespace flint::runtime {
 // relative), resolving symlinks as if `rootfs` were "/". Returns the path it
 // opened, relative to the root; NotFound when there is no such regular file.
 absl::StatusOr<std::string> WarmEntrypoint(const std::string& rootfs, const nlohmann::json& spec);
+
+// What a container start reads from an flist before its own code runs: the hub's /.startup.toml,
+// the user database, and the program of the CRI command (`program`, empty if the command comes
+// from the image; every default-PATH candidate when it has no slash). flist-mount fetches their
+// first blocks while it mounts (`--warm`).
+std::vector<std::string> FlistStartupPaths(const std::string& program);
 
 }  // namespace flint::runtime

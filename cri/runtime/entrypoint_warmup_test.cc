@@ -53,5 +53,21 @@ TEST_F(EntrypointWarmupTest, StaysInsideTheRootAndSkipsWhatIsNotAFile) {
   EXPECT_EQ(WarmEntrypoint(root_, nlohmann::json::object()).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(FlistStartupPathsTest, ListsUserFilesStartupTomlAndProgramCandidates) {
+  const std::vector<std::string> base = {"/.startup.toml", "/etc/passwd", "/etc/group"};
+  EXPECT_EQ(FlistStartupPaths(""), base);
+  std::vector<std::string> absolute = base;
+  absolute.push_back("/bin/sh");
+  EXPECT_EQ(FlistStartupPaths("/bin/sh"), absolute);
+  std::vector<std::string> relative = base;
+  relative.push_back("/app/run");
+  EXPECT_EQ(FlistStartupPaths("app/run"), relative);
+  std::vector<std::string> searched = base;
+  for (const char* dir : {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}) {
+    searched.push_back(std::string(dir) + "/sh");
+  }
+  EXPECT_EQ(FlistStartupPaths("sh"), searched);
+}
+
 }  // namespace
 }  // namespace flint::runtime

@@ -77,8 +77,10 @@ class PodRuntime {
     bool is_flist = false;
   };
   absl::StatusOr<ContainerImage> ResolveContainerImage(const v1::ContainerConfig& config);
-  // One detached flist-mount process per flist image, shared by its containers.
-  absl::StatusOr<std::string> EnsureFlistMount(const flist_image::FlistImage& image);
+  // One detached flist-mount process per flist image, shared by its containers. A new mount
+  // starts fetching the first blocks of `warm_paths` (files inside the flist) as it comes up.
+  absl::StatusOr<std::string> EnsureFlistMount(const flist_image::FlistImage& image,
+                                               const std::vector<std::string>& warm_paths);
   void ReleaseFlistMount(const std::string& mountpoint, const std::string& exclude_container);
 
   // One mutex per object id serializes lifecycle calls on it (kubelet may race Stop and Remove).

@@ -10,6 +10,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "cri/flist_image/startup_toml.h"
+#include "cri/runtime/entrypoint_warmup.h"
 #include "cri/runtime/oci_runtime_cli.h"
 #include "cri/runtime/overlay_mount.h"
 #include "cri/runtime/pod_runtime.h"
@@ -50,7 +51,8 @@ absl::StatusOr<PodRuntime::ContainerImage> PodRuntime::ResolveContainerImage(con
   ContainerImage out;
   if (flists_ != nullptr) {
     if (std::optional<flist_image::FlistImage> flist = flists_->Find(ref)) {
-      absl::StatusOr<std::string> mountpoint = EnsureFlistMount(*flist);
+      absl::StatusOr<std::string> mountpoint =
+          EnsureFlistMount(*flist, FlistStartupPaths(config.command_size() > 0 ? config.command(0) : ""));
       if (!mountpoint.ok()) return mountpoint.status();
       out.is_flist = true;
       out.id = flist->id;
@@ -87,7 +89,8 @@ absl::StatusOr<PodRuntime::ContainerImage> PodRuntime::ResolveContainerImage(con
   return out;
 }
 
-absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::FlistImage& image) {
+absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::FlistImage& image,
+                                                         const std::vector<std::string>& warm_paths) {
   if (options_.flist_mount_binary.empty()) {
     return absl::FailedPreconditionError("flist images need the flist-mount binary beside flintd");
   }
@@ -107,6 +110,10 @@ absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::Flis
                                    "--stats-file", absl::StrCat(config_.state_dir, "/flists/", hex, "/stats.json"),
                                    "--prefetch", std::to_string(config_.flist.prefetch_blocks),
                                    "--open-prefetch", std::to_string(config_.flist.open_prefetch_blocks)};
+  for (const std::string& path : warm_paths) {
+    args.push_back("--warm");
+    args.push_back(path);
+  }
   if (!config_.flist.default_store.empty()) {
     args.push_back("--default-store");
     args.push_back(config_.flist.default_store);

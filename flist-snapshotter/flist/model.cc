@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "flist-snapshotter/util/absl_compat.h"
 #include "absl/strings/str_cat.h"
@@ -51,6 +52,41 @@ const Entry* Flist::Find(std::string_view path) const {
   }
   auto it = by_path_.find(normalized);
   return it == by_path_.end() ? nullptr : &entries_[it->second];
+}
+
+const Entry* Flist::Resolve(std::string_view path, int max_links) const {
+  // Components still to walk, last first, so a link's target can be pushed in front of the rest.
+  std::vector<std::string> pending;
+  auto push_path = [&pending](std::string_view p) {
+    std::vector<std::string> parts;
+    for (absl::string_view part : absl::StrSplit(Av(p), '/', absl::SkipEmpty())) parts.emplace_back(part);
+    pending.insert(pending.end(), parts.rbegin(), parts.rend());
+  };
+  push_path(path);
+  std::vector<uint32_t> walked = {0};  // entry indices from the root to the current directory
+  while (!pending.empty()) {
+    const std::string part = std::move(pending.back());
+    pending.pop_back();
+    if (part == ".") continue;
+    if (part == "..") {
+      if (walked.size() > 1) walked.pop_back();
+      continue;
+    }
+    const Entry& dir = entries_[walked.back()];
+    if (dir.type != EntryType::kDirectory) return nullptr;
+    const std::string child_path = dir.path == "/" ? "/" + part : dir.path + "/" + part;
+    auto it = by_path_.find(child_path);
+    if (it == by_path_.end()) return nullptr;
+    const Entry& child = entries_[it->second];
+    if (child.type != EntryType::kSymlink) {
+      walked.push_back(it->second);
+      continue;
+    }
+    if (--max_links < 0) return nullptr;
+    if (!child.link_target.empty() && child.link_target.front() == '/') walked.resize(1);
+    push_path(child.link_target);
+  }
+  return &entries_[walked.back()];
 }
 
 FlistStats Flist::Stats() const {

@@ -67,6 +67,10 @@ class Flist {
   const Entry& root() const { return entries_[0]; }
   // `path` is absolute or relative to the root; "." and empty components are ignored.
   const Entry* Find(std::string_view path) const;
+  // Like Find, but follows symlinks (in any component) the way a lookup
+  // chrooted at the flist's root would: ".." never climbs above the root and
+  // absolute targets start at it. Null when missing or after `max_links` links.
+  const Entry* Resolve(std::string_view path, int max_links = 40) const;
   // v2: the `tag` table. v1: the `metadata` table.
   const std::map<std::string, std::string>& tags() const { return tags_; }
   const std::vector<Route>& routes() const { return routes_; }

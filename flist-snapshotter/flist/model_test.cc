@@ -53,5 +53,48 @@ TEST(FlistBuilderTest, BuildsTreeAndFindsPaths) {
   EXPECT_EQ(s.regular_bytes, 3u);
 }
 
+// /bin/sh -> busybox (relative), /usr/bin -> /bin (absolute), /etc/shadow -> ../../../etc/passwd
+// (climbs past the root), /loop -> /loop, /etc/passwd a file.
+TEST(FlistResolveTest, FollowsLinksInsideTheRootOnly) {
+  FlistBuilder b(FlistVersion::kV2);
+  Entry dir;
+  dir.type = EntryType::kDirectory;
+  Entry file;
+  file.type = EntryType::kRegular;
+  auto link = [](std::string target) {
+    Entry e;
+    e.type = EntryType::kSymlink;
+    e.link_target = std::move(target);
+    return e;
+  };
+  auto bin = b.Add(0, "bin", dir);
+  auto etc = b.Add(0, "etc", dir);
+  auto usr = b.Add(0, "usr", dir);
+  ASSERT_TRUE(bin.ok() && etc.ok() && usr.ok());
+  ASSERT_TRUE(b.Add(*bin, "busybox", file).ok());
+  ASSERT_TRUE(b.Add(*bin, "sh", link("busybox")).ok());
+  ASSERT_TRUE(b.Add(*usr, "bin", link("/bin")).ok());
+  ASSERT_TRUE(b.Add(*etc, "passwd", file).ok());
+  ASSERT_TRUE(b.Add(*etc, "shadow", link("../../../etc/passwd")).ok());
+  ASSERT_TRUE(b.Add(0, "loop", link("/loop")).ok());
+  ASSERT_TRUE(b.Add(0, "dangling", link("/nope")).ok());
+  Flist f = std::move(b).Finish();
+
+  const Entry* busybox = f.Find("/bin/busybox");
+  ASSERT_NE(busybox, nullptr);
+  EXPECT_EQ(f.Resolve("/bin/sh"), busybox);
+  EXPECT_EQ(f.Resolve("/usr/bin/sh"), busybox);
+  EXPECT_EQ(f.Resolve("usr/bin/../bin/./sh"), busybox);
+  EXPECT_EQ(f.Resolve("/etc/shadow"), f.Find("/etc/passwd"));
+  EXPECT_EQ(f.Resolve("/../../etc/passwd"), f.Find("/etc/passwd"));
+  EXPECT_EQ(f.Resolve("/usr/bin"), f.Find("/bin"));
+  EXPECT_EQ(f.Resolve("/"), &f.root());
+  EXPECT_EQ(f.Resolve("/loop"), nullptr);
+  EXPECT_EQ(f.Resolve("/dangling"), nullptr);
+  EXPECT_EQ(f.Resolve("/etc/passwd/x"), nullptr);  // through a file
+  EXPECT_EQ(f.Resolve("/bin/missing"), nullptr);
+  EXPECT_EQ(f.Resolve("/bin/sh", /*max_links=*/0), nullptr);
+}
+
 }  // namespace
 }  // namespace flint::flist

@@ -145,6 +145,14 @@ FlistFs::FlistFs(std::shared_ptr<const Flist> flist, BlockCache* cache, BlockSto
       if (entries[child].type == EntryType::kDirectory) ++nlink_[i];
     }
   }
+  if (options_.open_prefetch_blocks > 0) {
+    for (const std::string& path : options_.warm_paths) {
+      const Entry* e = flist_->Resolve(path);
+      if (e == nullptr || e->type != EntryType::kRegular || e->blocks.empty()) continue;
+      const int64_t first_blocks = std::min<int64_t>(options_.open_prefetch_blocks, static_cast<int64_t>(e->blocks.size()));
+      SchedulePrefetch(*e, 0, first_blocks - 1, /*advise_cached=*/false);
+    }
+  }
 }
 
 FlistFs::~FlistFs() { prefetcher_.Stop(); }

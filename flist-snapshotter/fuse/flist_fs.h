@@ -36,6 +36,12 @@ struct FlistFsOptions {
   // side by side they arrive in about the time of one. Also starts a
   // sequential reader ahead of its first read. 0 disables.
   int open_prefetch_blocks = 4;
+  // Files a container start reads first (its binary, /etc/passwd, ...): their
+  // first open_prefetch_blocks blocks are queued when the filesystem is
+  // created, before the mount serves, instead of one cold block after another
+  // once something opens them. Resolved inside the flist (symlinks followed,
+  // never above its root); missing paths and non-files are skipped.
+  std::vector<std::string> warm_paths;
   int prefetch_threads = 4;
   size_t prefetch_queue = 64;
   // Reply to reads of cached blocks by splicing from the cache files (no

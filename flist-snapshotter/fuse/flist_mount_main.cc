@@ -2,9 +2,10 @@
 // signalled.
 //   flist-mount FLIST MOUNTPOINT [--store URL] [--default-store URL] --cache DIR
 //               [--cache-size MiB] [--prefetch BLOCKS] [--open-prefetch BLOCKS] [--stats-file PATH]
-//               [--foreground]
+//               [--warm PATH]... [--foreground]
 // --prefetch: blocks fetched ahead of a sequential reader; --open-prefetch: first blocks of a file
-// fetched when it is opened (0 disables either).
+// fetched when it is opened (0 disables either). --warm: a file (path inside the flist) whose first
+// blocks are fetched right away, before the mount serves; repeatable.
 // --stats-file: the block cache's counters as JSON, rewritten every second (flintd's /metrics).
 // --store overrides the flist's own routes; --default-store serves flists that name no store.
 // Without --foreground it detaches once the mount is up (the parent exits 0
@@ -38,7 +39,7 @@ namespace {
 int Usage() {
   std::cerr << "usage: flist-mount FLIST MOUNTPOINT [--store URL] [--default-store URL] --cache DIR\n"
                "                   [--cache-size MiB] [--prefetch BLOCKS] [--open-prefetch BLOCKS]\n"
-               "                   [--stats-file PATH] [--foreground]\n";
+               "                   [--stats-file PATH] [--warm PATH]... [--foreground]\n";
   return 2;
 }
 
@@ -69,20 +70,21 @@ int main(int argc, char** argv) {
   int prefetch = FlistFsOptions().prefetch_blocks;
   int open_prefetch = FlistFsOptions().open_prefetch_blocks;
   bool foreground = false;
-  std::vector<std::string> positional;
+  std::vector<std::string> positional, warm_paths;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     if (arg == "--foreground" || arg == "-f") {
       foreground = true;
     } else if (arg == "--store" || arg == "--default-store" || arg == "--cache" || arg == "--cache-size" ||
-               arg == "--prefetch" || arg == "--open-prefetch" || arg == "--stats-file") {
+               arg == "--prefetch" || arg == "--open-prefetch" || arg == "--stats-file" || arg == "--warm") {
       const char* v = value();
       if (v == nullptr) return Usage();
       if (arg == "--store") store_url = v;
       if (arg == "--default-store") default_store_url = v;
       if (arg == "--cache") cache_dir = v;
       if (arg == "--stats-file") stats_file = v;
+      if (arg == "--warm") warm_paths.push_back(v);
       if (arg == "--cache-size" && !absl::SimpleAtoi(v, &cache_mib)) return Usage();
       if (arg == "--prefetch" && (!absl::SimpleAtoi(v, &prefetch) || prefetch < 0)) return Usage();
       if (arg == "--open-prefetch" && (!absl::SimpleAtoi(v, &open_prefetch) || open_prefetch < 0)) return Usage();
@@ -175,6 +177,7 @@ int main(int argc, char** argv) {
   FlistMountOptions options;
   options.fs.prefetch_blocks = prefetch;
   options.fs.open_prefetch_blocks = open_prefetch;
+  options.fs.warm_paths = std::move(warm_paths);
   auto mount = FlistMount::Mount(shared, cache->get(), store->get(), mountpoint, options);
   if (!mount.ok()) {
     std::cerr << "flist-mount: " << mount.status().message() << "\n";

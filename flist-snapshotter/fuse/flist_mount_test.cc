@@ -181,6 +181,7 @@ class FlistMountTest : public ::testing::Test {
     FlistMountOptions options;
     options.fs.prefetch_blocks = prefetch_blocks;
     options.fs.open_prefetch_blocks = open_prefetch_blocks;
+    options.fs.warm_paths = warm_paths_;
     options.read_ahead_kb = read_ahead_kb;
     auto m = FlistMount::Mount(flist_, cache_.get(), store != nullptr ? store : counting_.get(), mnt_, options);
     ASSERT_TRUE(m.ok()) << m.status();
@@ -209,6 +210,7 @@ class FlistMountTest : public ::testing::Test {
   }
 
   std::string root_, src_, mnt_, fl_;
+  std::vector<std::string> warm_paths_;  // FlistFsOptions::warm_paths of the next Mount
   std::string big_, corrupt_;
   std::unique_ptr<DirStore> dir_store_;
   std::unique_ptr<CountingStore> counting_;
@@ -413,6 +415,19 @@ TEST_F(FlistMountTest, OpenPrefetchesTheFirstBlocks) {
   mount_->WaitPrefetchIdle();
   EXPECT_EQ(mount_->stats().prefetch_scheduled, 3u);
   EXPECT_EQ(counting_->gets, 3);
+}
+
+TEST_F(FlistMountTest, WarmPathsAreFetchedBeforeAnythingOpensThem) {
+  PackToDir();
+  // /link -> etc/hostname (one block); big.bin has more blocks than the two warmed; the rest are skipped.
+  warm_paths_ = {"/link", "/big.bin", "/missing", "/etc", "/dangling", "/../../etc/hostname"};
+  Mount(/*prefetch_blocks=*/0, nullptr, FlistMountOptions().read_ahead_kb, /*open_prefetch_blocks=*/2);
+  mount_->WaitPrefetchIdle();
+  EXPECT_EQ(counting_->gets, 3) << "1 block of etc/hostname (once, though named twice) + 2 of big.bin";
+  EXPECT_EQ(mount_->stats().prefetch_scheduled, 3u);
+  EXPECT_EQ(PRead("/etc/hostname", 0, 100), "flint\n");
+  EXPECT_EQ(PRead("/big.bin", 512 * 1024 + 5, 10), big_.substr(512 * 1024 + 5, 10));
+  EXPECT_EQ(counting_->gets, 3) << "warmed blocks were fetched again";
 }
 
 TEST_F(FlistMountTest, ConcurrentReadersOfOneBlockFetchItOnce) {
