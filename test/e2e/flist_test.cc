@@ -169,7 +169,9 @@ TEST_F(FlistE2E, PullOnlyMetadataThenRunLazily) {
   EXPECT_EQ(ExecSync(id, {"/bin/sh", "-c", "md5sum /data.bin | cut -d' ' -f1"}).stdout(), data_md5_ + "\n");
   // flist-mount's cache counters reach flintd's /metrics (its stats file is rewritten every second).
   double misses = -1, fetches = -1;
-  for (int i = 0; i < 50 && (misses <= 0 || fetches <= 0); ++i) {
+  // Wait for a rewrite that counts every fetch: flist-mount starts fetching as it mounts, so a
+  // rewrite can land while some are still in flight.
+  for (int i = 0; i < 50 && (misses <= 0 || fetches < static_cast<double>(fetched)); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     misses = MetricValue("flint_flist_cache_misses_total");
     fetches = MetricValue("flint_flist_fetch_duration_seconds_count");
