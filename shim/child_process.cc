@@ -50,7 +50,8 @@ int ExitCodeFromWaitStatus(int wait_status) {
 namespace {
 
 // Runs in the forked child: only async-signal-safe calls from here on.
-[[noreturn]] void ExecInChild(char* const* argv, const int (&stdio)[3], int dev_null, int report_fd) {
+[[noreturn]] void ExecInChild(const char* exec_path, char* const* argv, const int (&stdio)[3], int dev_null,
+                              int report_fd) {
   sigset_t all;
   sigemptyset(&all);
   sigprocmask(SIG_SETMASK, &all, nullptr);
@@ -66,7 +67,9 @@ namespace {
     if (dup2(high[i], i) < 0) goto fail;
   }
   close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-  if (strchr(argv[0], '/') != nullptr) {
+  if (exec_path != nullptr) {
+    execv(exec_path, argv);
+  } else if (strchr(argv[0], '/') != nullptr) {
     execv(argv[0], argv);
   } else {
     execvp(argv[0], argv);
@@ -80,7 +83,8 @@ fail:
 
 }  // namespace
 
-pid_t SpawnChild(const std::vector<std::string>& argv, const ChildStdio& stdio, std::string* error) {
+pid_t SpawnChild(const std::vector<std::string>& argv, const ChildStdio& stdio, std::string* error,
+                 const std::string& exec_path) {
   if (argv.empty()) {
     *error = "spawn: empty argv";
     return -1;
@@ -102,7 +106,7 @@ pid_t SpawnChild(const std::vector<std::string>& argv, const ChildStdio& stdio, 
   pid_t pid = fork();
   if (pid == 0) {
     // report.write keeps O_CLOEXEC: a successful exec closes it, which is the "ok" signal.
-    ExecInChild(c_argv.data(), fds, dev_null, report.write);
+    ExecInChild(exec_path.empty() ? nullptr : exec_path.c_str(), c_argv.data(), fds, dev_null, report.write);
   }
   close(dev_null);
   close(report.write);
@@ -137,11 +141,11 @@ void ReapExited(const ReapCallback& on_exit) {
 }
 
 bool RunCommand(const std::vector<std::string>& argv, int timeout_ms, const ReapCallback& on_other_exit,
-                CommandResult* result, std::string* error) {
+                CommandResult* result, std::string* error, const std::string& exec_path) {
   constexpr size_t kMaxOutput = 64 * 1024;
   Pipe out;
   if (!MakePipe(&out, error)) return false;
-  pid_t pid = SpawnChild(argv, ChildStdio{-1, out.write, out.write}, error);
+  pid_t pid = SpawnChild(argv, ChildStdio{-1, out.write, out.write}, error, exec_path);
   close(out.write);
   if (pid < 0) {
     close(out.read);

@@ -33,8 +33,10 @@ struct ChildStdio {
 
 // Starts argv[0] (searched in PATH when it has no '/') with the given stdio,
 // every other descriptor closed, and default signal mask and dispositions.
-// Reports exec failures synchronously.
-pid_t SpawnChild(const std::vector<std::string>& argv, const ChildStdio& stdio, std::string* error);
+// Reports exec failures synchronously. A non-empty `exec_path` is the file
+// executed instead (the runtime's sealed copy); argv[0] stays as given.
+pid_t SpawnChild(const std::vector<std::string>& argv, const ChildStdio& stdio, std::string* error,
+                 const std::string& exec_path = "");
 
 // Called for every reaped child; a subreaper must not lose exits of children
 // it is not currently waiting for.
@@ -52,7 +54,7 @@ struct CommandResult {
 // Runs argv to completion (killing it after timeout_ms), capturing its output.
 // Other children reaped meanwhile go to on_other_exit.
 bool RunCommand(const std::vector<std::string>& argv, int timeout_ms, const ReapCallback& on_other_exit,
-                CommandResult* result, std::string* error);
+                CommandResult* result, std::string* error, const std::string& exec_path = "");
 
 // "runc kill: exit status 1: <last line of output>"
 std::string DescribeFailure(const std::string& what, const CommandResult& result);

@@ -12,13 +12,14 @@
 #include <string>
 
 #include "shim/redis_log_publisher.h"
+#include "common/sealed_exec_copy.h"
 #include "shim/shim_options.h"
 #include "shim/shim_server.h"
 
 namespace {
 
 constexpr char kUsage[] =
-    "usage: flint-shim --id ID --bundle DIR --runtime PATH [--runtime-arg ARG]... --state-dir DIR\n"
+    "usage: flint-shim --id ID --bundle DIR --runtime PATH [--runtime-arg ARG]... [--runtime-fd N] --state-dir DIR\n"
     "                  --log-path FILE --socket PATH [--tty] [--stdin] [--create-timeout SECONDS] [--foreground]\n"
     "                  [--logs-redis redis://IP:PORT/STDOUT-CHANNEL[,STDERR-CHANNEL]]\n";
 
@@ -93,8 +94,17 @@ int main(int argc, char** argv) {
     fprintf(stderr, "flint-shim: %s\n%s", error.c_str(), kUsage);
     return 2;
   }
-  // Whatever the caller leaked must not reach the container.
-  close_range(3, ~0U, 0);
+  // Whatever the caller leaked must not reach the container; only a sealed copy of the runtime
+  // stays (close-on-exec: the runtime is executed through /proc/self/fd and holds it no longer).
+  const int runtime_fd = options.runtime_fd;
+  if (runtime_fd >= 3 && flint::IsSealedExecCopy(runtime_fd)) {
+    close_range(3, runtime_fd - 1, 0);
+    close_range(runtime_fd + 1, ~0U, 0);
+    fcntl(runtime_fd, F_SETFD, FD_CLOEXEC);
+    options.runtime_exec = flint::SealedExecPath(runtime_fd);
+  } else {
+    close_range(3, ~0U, 0);  // not a sealed copy: run the runtime from its path
+  }
   if (mkdir(options.state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     fprintf(stderr, "flint-shim: mkdir %s: %s\n", options.state_dir.c_str(), strerror(errno));
     return 1;

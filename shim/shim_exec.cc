@@ -127,7 +127,7 @@ nlohmann::json ShimServer::StartExec(int client_id, const nlohmann::json& reques
     argv.insert(argv.end(), {"--detach", "--tty", "--console-socket", job.console_path});
   }
   argv.push_back(options_.id);
-  if (ok) job.runtime_pid = SpawnChild(argv, ChildStdio{in.read, out.write, err.write}, &error);
+  if (ok) job.runtime_pid = SpawnChild(argv, ChildStdio{in.read, out.write, err.write}, &error, options_.runtime_exec);
   for (int* fd : {&in.read, &out.write, &err.write}) CloseFd(fd);
   if (job.runtime_pid < 0) {
     for (int* fd : {&in.write, &out.read, &err.read, &job.console_listen_fd}) CloseFd(fd);

@@ -42,6 +42,16 @@ bool ParseShimOptions(int argc, const char* const* argv, ShimOptions* options, s
       if (!take(&o.bundle)) return false;
     } else if (flag == "--runtime") {
       if (!take(&o.runtime)) return false;
+    } else if (flag == "--runtime-fd") {
+      std::string fd;
+      if (!take(&fd)) return false;
+      char* end = nullptr;
+      long v = std::strtol(fd.c_str(), &end, 10);
+      if (fd.empty() || *end != '\0' || v < 3 || v > 1023) {
+        *error = "bad --runtime-fd \"" + fd + "\"";
+        return false;
+      }
+      o.runtime_fd = static_cast<int>(v);
     } else if (flag == "--runtime-arg") {
       std::string arg;
       if (!take(&arg)) return false;

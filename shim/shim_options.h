@@ -11,6 +11,11 @@ struct ShimOptions {
   std::string bundle;
   std::string runtime;
   std::vector<std::string> runtime_args;  // global runtime flags, before the subcommand
+  // --runtime-fd: an inherited sealed copy of the runtime binary (common/sealed_exec_copy.h).
+  int runtime_fd = -1;
+  // What is executed for the runtime: the copy's /proc/self/fd path when main() accepted it, else empty
+  // (run `runtime` itself).
+  std::string runtime_exec;
   std::string state_dir;
   std::string log_path;
   std::string socket_path;

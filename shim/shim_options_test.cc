@@ -8,7 +8,8 @@ namespace {
 TEST(ShimOptionsTest, ParsesAllFlags) {
   const char* argv[] = {"flint-shim", "--id", "c1", "--bundle=/b", "--runtime", "/usr/bin/crun",
                         "--runtime-arg", "--root=/run/x", "--runtime-arg", "--debug", "--state-dir", "/s",
-                        "--log-path", "/l.log", "--socket", "/s/sock", "--tty", "--stdin", "--create-timeout", "9"};
+                        "--log-path", "/l.log", "--socket", "/s/sock", "--tty", "--stdin", "--create-timeout", "9",
+                        "--runtime-fd", "3"};
   ShimOptions o;
   std::string error;
   ASSERT_TRUE(ParseShimOptions(std::size(argv), argv, &o, &error)) << error;
@@ -22,6 +23,8 @@ TEST(ShimOptionsTest, ParsesAllFlags) {
   EXPECT_TRUE(o.tty);
   EXPECT_TRUE(o.stdin_open);
   EXPECT_EQ(o.create_timeout_s, 9);
+  EXPECT_EQ(o.runtime_fd, 3);
+  EXPECT_EQ(o.runtime_exec, "");  // main() decides, after checking the descriptor's seals
 }
 
 TEST(ShimOptionsTest, RejectsMissingAndUnknownFlags) {
@@ -36,6 +39,12 @@ TEST(ShimOptionsTest, RejectsMissingAndUnknownFlags) {
   const char* bad_id[] = {"flint-shim", "--id", "../x", "--bundle", "b", "--runtime", "r", "--state-dir", "s",
                           "--log-path", "l", "--socket", "k"};
   EXPECT_FALSE(ParseShimOptions(std::size(bad_id), bad_id, &o, &error));
+  for (const char* fd : {"2", "x", "", "5000"}) {
+    const char* bad_fd[] = {"flint-shim", "--id", "c1", "--bundle", "b", "--runtime", "r", "--state-dir", "s",
+                            "--log-path", "l", "--socket", "k", "--runtime-fd", fd};
+    EXPECT_FALSE(ParseShimOptions(std::size(bad_fd), bad_fd, &o, &error)) << fd;
+    EXPECT_NE(error.find("--runtime-fd"), std::string::npos) << error;
+  }
 }
 
 TEST(ShimOptionsTest, LogsRedisIsOptionalAndValidated) {

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/sealed_exec_copy.h"
 #include "shim/client/shim_client.h"
 #include "shim/client/shim_stream_client.h"
 #include "shim/test_bundle.h"
@@ -273,6 +274,39 @@ TEST_P(ShimRuntimeTest, KillAllSigkillRecords137) {
   ASSERT_TRUE(client.ok()) << client.status();
   ASSERT_TRUE(client->Kill(SIGKILL, /*all=*/true).ok());
   EXPECT_EQ(WaitStopped(*client).exit_code, 137);
+}
+
+std::string ExeOf(pid_t pid) {
+  std::error_code ec;
+  return fs::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec).string();
+}
+
+// Until `start`, the container's init is still the runtime's own code: its /proc/PID/exe shows
+// which binary ran. From the sealed copy neither crun nor runc clones itself again.
+TEST_P(ShimRuntimeTest, RunsTheRuntimeFromTheSealedCopyItIsGiven) {
+  std::string error;
+  const int copy = flint::MakeSealedExecCopy(GetParam(), &error);
+  ASSERT_GE(copy, 0) << error;
+  ShimSpawnOptions options = SpawnOptions(Bundle({"sh", "-c", "exit 7"}));
+  options.runtime_fd = copy;
+  absl::StatusOr<ShimClient> client = ShimClient::Spawn(options);
+  close(copy);  // the shim holds its own
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<ShimStatus> created = client->Status();
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(ExeOf(created->pid).rfind("/memfd:flint-runtime", 0), 0u) << ExeOf(created->pid);
+  ASSERT_TRUE(client->Start().ok());
+  EXPECT_EQ(WaitStopped(*client).exit_code, 7);
+}
+
+TEST_P(ShimRuntimeTest, WithoutACopyTheRuntimeRunsFromItsPath) {
+  absl::StatusOr<ShimClient> client = ShimClient::Spawn(SpawnOptions(Bundle({"sh", "-c", "exit 0"})));
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<ShimStatus> created = client->Status();
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(ExeOf(created->pid).find("flint-runtime"), std::string::npos) << ExeOf(created->pid);
+  ASSERT_TRUE(client->Start().ok());
+  EXPECT_EQ(WaitStopped(*client).exit_code, 0);
 }
 
 TEST_P(ShimRuntimeTest, ContainerAndShimSurviveTheirLauncher) {

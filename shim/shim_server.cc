@@ -115,7 +115,7 @@ bool ShimServer::CreateContainer(std::string* error) {
     argv = RuntimeCommand({"create", "--bundle", options_.bundle, "--pid-file", pid_file, options_.id});
   }
   status_.created_at_ns = RealtimeNowNs();
-  pid_t runtime_pid = SpawnChild(argv, stdio, error);
+  pid_t runtime_pid = SpawnChild(argv, stdio, error, options_.runtime_exec);
   // The container init now holds the write ends; EOF on our read ends means it is gone.
   for (int* fd : {&stdin_pipe.read, &out_pipe.write, &err_pipe.write}) CloseFd(fd);
   stdout_fd_ = out_pipe.read;
@@ -454,7 +454,9 @@ nlohmann::json ShimServer::HandleStart() {
   std::vector<std::string> argv = RuntimeCommand({"start", options_.id});
   CommandResult result;
   std::string error;
-  if (!RunCommand(argv, kRuntimeCommandTimeoutMs, Reaper(), &result, &error)) return ErrorReply(error);
+  if (!RunCommand(argv, kRuntimeCommandTimeoutMs, Reaper(), &result, &error, options_.runtime_exec)) {
+    return ErrorReply(error);
+  }
   if (result.exit_code != 0 || result.timed_out) return ErrorReply(DescribeFailure("runtime start", result));
   status_.started_at_ns = started_at;
   if (!finalized_) status_.state = ContainerState::kRunning;
@@ -473,7 +475,9 @@ nlohmann::json ShimServer::HandleKill(const nlohmann::json& request) {
   argv.push_back(std::to_string(signal_number));
   CommandResult result;
   std::string error;
-  if (!RunCommand(argv, kRuntimeCommandTimeoutMs, Reaper(), &result, &error)) return ErrorReply(error);
+  if (!RunCommand(argv, kRuntimeCommandTimeoutMs, Reaper(), &result, &error, options_.runtime_exec)) {
+    return ErrorReply(error);
+  }
   if ((result.exit_code != 0 || result.timed_out) && !init_exited_) {
     return ErrorReply(DescribeFailure("runtime kill", result));
   }
@@ -490,7 +494,9 @@ nlohmann::json ShimServer::HandleDelete() {
   std::vector<std::string> argv = RuntimeCommand({"delete", "--force", options_.id});
   CommandResult result;
   std::string error;
-  if (!RunCommand(argv, kRuntimeCommandTimeoutMs, Reaper(), &result, &error)) return ErrorReply(error);
+  if (!RunCommand(argv, kRuntimeCommandTimeoutMs, Reaper(), &result, &error, options_.runtime_exec)) {
+    return ErrorReply(error);
+  }
   bool deleted = result.exit_code == 0 && !result.timed_out;
   // The runtime kills a running init; wait until we have reaped it.
   int64_t deadline = MonotonicNowMs() + 5'000;

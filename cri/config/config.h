@@ -16,6 +16,9 @@ struct RuntimeHandler {
   std::string path;               // OCI runtime binary
   std::vector<std::string> args;  // extra global arguments, e.g. --root
   bool privileged_without_host_devices = false;
+  // Run the runtime from one sealed in-memory copy of its binary (common/sealed_exec_copy.h)
+  // instead of letting crun/runc copy themselves on every call. Only ELF binaries are copied.
+  bool sealed_copy = true;
 };
 
 struct RegistryOptions {
@@ -53,8 +56,8 @@ struct Config {
   CgroupDriver cgroup_driver = CgroupDriver::kCgroupfs;
   std::string default_runtime = "runc";
   std::map<std::string, RuntimeHandler> runtimes = {
-      {"runc", {"/usr/bin/runc", {}, false}},
-      {"crun", {"/usr/bin/crun", {}, false}},
+      {"runc", {"/usr/bin/runc", {}, false, true}},
+      {"crun", {"/usr/bin/crun", {}, false, true}},
   };
   RegistryOptions registry;
   std::vector<std::string> pinned_images;

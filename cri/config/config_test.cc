@@ -36,7 +36,7 @@ cgroup_driver: systemd
 default_runtime: crun
 runtimes:
   crun: {path: /usr/bin/crun, args: [--debug]}
-  kata: {path: /opt/kata/bin/kata-runtime}
+  kata: {path: /opt/kata/bin/kata-runtime, sealed_copy: false}
 registry:
   mirrors:
     registry.k8s.io: ["http://127.0.0.1:5055"]
@@ -55,6 +55,8 @@ streaming_address: 127.0.0.1:10010
   EXPECT_EQ(c->cgroup_driver, CgroupDriver::kSystemd);
   EXPECT_EQ(c->runtimes.size(), 2u);
   EXPECT_EQ(c->runtimes.at("crun").args, std::vector<std::string>{"--debug"});
+  EXPECT_TRUE(c->runtimes.at("crun").sealed_copy);
+  EXPECT_FALSE(c->runtimes.at("kata").sealed_copy);
   EXPECT_EQ(c->registry.mirrors.at("docker.io").size(), 2u);
   EXPECT_EQ(c->registry.insecure, std::vector<std::string>{"127.0.0.1:5055"});
   EXPECT_EQ(c->registry.max_concurrent_downloads, 5);

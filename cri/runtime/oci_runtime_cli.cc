@@ -16,7 +16,8 @@
 namespace flint::runtime {
 
 absl::StatusOr<std::string> RunOciRuntime(const RuntimeHandler& handler, const std::vector<std::string>& args,
-                                          const std::string& stdin_data, absl::Duration timeout) {
+                                          const std::string& stdin_data, absl::Duration timeout,
+                                          const std::string& exec_path) {
   std::vector<std::string> argv_strings = {handler.path};
   argv_strings.insert(argv_strings.end(), handler.args.begin(), handler.args.end());
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
@@ -44,7 +45,8 @@ absl::StatusOr<std::string> RunOciRuntime(const RuntimeHandler& handler, const s
   posix_spawnattr_setsigmask(&attr, &no_signals);  // not the calling thread's mask
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
-  const int spawn_error = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), environ);
+  const char* file = exec_path.empty() ? argv[0] : exec_path.c_str();
+  const int spawn_error = posix_spawn(&pid, file, &actions, &attr, argv.data(), environ);
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   if (spawn_error != 0) {

@@ -66,6 +66,12 @@ std::shared_ptr<std::mutex> PodRuntime::LockFor(const std::string& id) {
   return slot;
 }
 
+absl::StatusOr<std::string> PodRuntime::RunRuntime(const RuntimeHandler& handler, const std::vector<std::string>& args,
+                                                   const std::string& stdin_data) {
+  std::shared_ptr<const SealedRuntimeCopy> copy = runtime_copies_.For(handler);
+  return RunOciRuntime(handler, args, stdin_data, absl::Seconds(30), copy ? copy->exec_path() : "");
+}
+
 absl::StatusOr<const RuntimeHandler*> PodRuntime::Handler(const std::string& name) const {
   const std::string& key = name.empty() ? config_.default_runtime : name;
   auto it = config_.runtimes.find(key);
@@ -144,7 +150,7 @@ void PodRuntime::DeleteOciContainer(const std::string& id, const std::string& so
   }
   absl::StatusOr<const RuntimeHandler*> h = Handler(handler);
   if (!h.ok()) return;
-  absl::StatusOr<std::string> out = RunOciRuntime(**h, {"delete", "--force", id});
+  absl::StatusOr<std::string> out = RunRuntime(**h, {"delete", "--force", id});
   if (!out.ok() && out.status().message().find("does not exist") == std::string::npos &&
       out.status().message().find("not found") == std::string::npos) {
     FLINT_LOG(WARN) << "delete OCI container " << id << ": " << out.status().message();

@@ -23,6 +23,7 @@
 #include "cri/image/image_service.h"
 #include "cri/oci/host_features.h"
 #include "cri/runtime/record_store.h"
+#include "cri/runtime/sealed_runtime_copies.h"
 #include "shim/client/shim_client.h"
 
 namespace flint::runtime {
@@ -86,6 +87,9 @@ class PodRuntime {
   // One mutex per object id serializes lifecycle calls on it (kubelet may race Stop and Remove).
   std::shared_ptr<std::mutex> LockFor(const std::string& id);
   absl::StatusOr<const RuntimeHandler*> Handler(const std::string& name) const;
+  // `<runtime> args...` run by flintd itself, from the handler's sealed copy when it has one.
+  absl::StatusOr<std::string> RunRuntime(const RuntimeHandler& handler, const std::vector<std::string>& args,
+                                         const std::string& stdin_data = "");
   std::string ShimSocketPath(const std::string& id) const;
 
   // Sandbox helpers.
@@ -118,6 +122,7 @@ class PodRuntime {
   cni::CniManager* cni_;
   flist_image::FlistImageStore* flists_;
   std::mutex flist_mounts_mu_;
+  SealedRuntimeCopies runtime_copies_;
   oci::HostFeatures host_;
   std::unique_ptr<RecordStore> store_;
   std::mutex locks_mu_;

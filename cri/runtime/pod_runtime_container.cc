@@ -158,6 +158,8 @@ absl::StatusOr<std::string> PodRuntime::CreateContainer(const std::string& sandb
   shim_options.bundle = record.bundle_dir();
   shim_options.runtime = (*handler)->path;
   shim_options.runtime_args = (*handler)->args;
+  std::shared_ptr<const SealedRuntimeCopy> runtime_copy = runtime_copies_.For(**handler);  // open until the shim has it
+  shim_options.runtime_fd = runtime_copy ? runtime_copy->fd() : -1;
   shim_options.state_dir = record.state_dir();
   shim_options.log_path = record.log_path().empty() ? record.state_dir() + "/console.log" : record.log_path();
   shim_options.socket_path = record.shim_socket();
@@ -421,7 +423,7 @@ absl::Status PodRuntime::UpdateContainerResources(const std::string& id_or_prefi
     absl::StatusOr<const RuntimeHandler*> handler = Handler(record->runtime_handler());
     if (!handler.ok()) return handler.status();
     absl::StatusOr<std::string> out =
-        RunOciRuntime(**handler, {"update", "--resources", "-", *id}, spec["linux"]["resources"].dump());
+        RunRuntime(**handler, {"update", "--resources", "-", *id}, spec["linux"]["resources"].dump());
     if (!out.ok()) return WithContext(out.status(), "update resources of container " + *id);
   }
   if (absl::Status s = fs::WriteFileAtomic(spec_path, spec.dump(), 0600); !s.ok()) return s;

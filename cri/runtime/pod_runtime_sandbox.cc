@@ -147,6 +147,8 @@ absl::StatusOr<std::string> PodRuntime::RunPodSandbox(const v1::PodSandboxConfig
   shim_options.bundle = record.bundle_dir();
   shim_options.runtime = (*handler)->path;
   shim_options.runtime_args = (*handler)->args;
+  std::shared_ptr<const SealedRuntimeCopy> runtime_copy = runtime_copies_.For(**handler);  // open until the shim has it
+  shim_options.runtime_fd = runtime_copy ? runtime_copy->fd() : -1;
   shim_options.state_dir = record.state_dir();
   shim_options.log_path = record.state_dir() + "/pause.log";
   shim_options.socket_path = record.shim_socket();

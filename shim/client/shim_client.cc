@@ -77,6 +77,12 @@ absl::StatusOr<ShimClient> ShimClient::Spawn(const ShimSpawnOptions& options) {
     args.push_back("--runtime-arg");
     args.push_back(arg);
   }
+  // The shim receives the sealed copy as its descriptor 3.
+  constexpr int kShimRuntimeFd = 3;
+  if (options.runtime_fd >= 0) {
+    args.push_back("--runtime-fd");
+    args.push_back(std::to_string(kShimRuntimeFd));
+  }
   if (options.tty) args.push_back("--tty");
   if (options.stdin_open) args.push_back("--stdin");
   if (!options.logs_redis.empty()) {
@@ -95,6 +101,12 @@ absl::StatusOr<ShimClient> ShimClient::Spawn(const ShimSpawnOptions& options) {
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
+  // dup2 onto itself would leave O_CLOEXEC set: move a descriptor that already is 3 first.
+  Fd moved_runtime_fd(options.runtime_fd == kShimRuntimeFd ? fcntl(options.runtime_fd, F_DUPFD_CLOEXEC, 10) : -1);
+  if (options.runtime_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&actions, moved_runtime_fd.get() >= 0 ? moved_runtime_fd.get() : options.runtime_fd,
+                                     kShimRuntimeFd);
+  }
   pid_t pid = -1;
   int rc = posix_spawn(&pid, options.shim_binary.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);

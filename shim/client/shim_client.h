@@ -20,6 +20,7 @@ struct ShimSpawnOptions {
   std::string bundle;
   std::string runtime;  // e.g. /usr/bin/crun
   std::vector<std::string> runtime_args;
+  int runtime_fd = -1;  // a sealed copy of the runtime (common/sealed_exec_copy.h) the shim runs instead
   std::string state_dir;
   std::string log_path;
   std::string socket_path;
