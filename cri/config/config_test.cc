@@ -46,7 +46,7 @@ registry:
 pinned_images: [registry.k8s.io/pause:3.10]
 cni: {conf_dir: /tmp/cni, bin_dirs: [/tmp/bin]}
 flist: {hubs: [http://127.0.0.1:8080], default_store: "redis://127.0.0.1:6379", prefetch_blocks: 2,
-        open_prefetch_blocks: 0}
+        open_prefetch_blocks: 0, spare_mount: false}
 streaming_address: 127.0.0.1:10010
 )",
                                          "t.yaml");

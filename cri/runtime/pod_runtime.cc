@@ -56,6 +56,11 @@ absl::StatusOr<std::unique_ptr<PodRuntime>> PodRuntime::Open(const Config& confi
     if (absl::Status s = fs::MakeDirs(config.state_dir + dir, 0711); !s.ok()) return s;
   }
   runtime->Recover();
+  if (flists != nullptr && !runtime->options_.flist_mount_binary.empty() && config.flist.spare_mount) {
+    flist::FlistMountSpareOptions spare;
+    spare.binary = runtime->options_.flist_mount_binary;
+    runtime->flist_spare_ = std::make_unique<flist::FlistMountSpare>(spare);
+  }
   return runtime;
 }
 

@@ -24,6 +24,7 @@
 #include "cri/oci/host_features.h"
 #include "cri/runtime/record_store.h"
 #include "cri/runtime/sealed_runtime_copies.h"
+#include "flist-snapshotter/fuse/mount_spare.h"
 #include "shim/client/shim_client.h"
 
 namespace flint::runtime {
@@ -123,6 +124,7 @@ class PodRuntime {
   flist_image::FlistImageStore* flists_;
   std::mutex flist_mounts_mu_;
   SealedRuntimeCopies runtime_copies_;
+  std::unique_ptr<flist::FlistMountSpare> flist_spare_;  // null: every flist mount starts flist-mount
   oci::HostFeatures host_;
   std::unique_ptr<RecordStore> store_;
   std::mutex locks_mu_;

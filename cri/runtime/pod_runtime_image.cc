@@ -103,7 +103,6 @@ absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::Flis
   std::string cache = config_.flist.cache_dir.empty() ? config_.root_dir + "/flist/cache" : config_.flist.cache_dir;
   if (absl::Status s = fs::MakeDirs(cache, 0700); !s.ok()) return s;
   // flist-mount detaches once the mount serves, so it outlives flintd restarts like the shims do.
-  RuntimeHandler mounter{options_.flist_mount_binary, {}, false};
   std::vector<std::string> args = {image.path, mountpoint, "--cache", cache,
                                    "--cache-size", std::to_string(config_.flist.cache_max_bytes >> 20),
                                    // flintd's /metrics reads the cache counters from here
@@ -118,9 +117,16 @@ absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::Flis
     args.push_back("--default-store");
     args.push_back(config_.flist.default_store);
   }
-  absl::StatusOr<std::string> out = RunOciRuntime(mounter, args, "", absl::Seconds(60));
-  if (!out.ok()) {
-    return absl::Status(out.status().code(), absl::StrCat("mount flist ", image.id, ": ", out.status().message()));
+  constexpr absl::Duration kMountTimeout = absl::Seconds(60);
+  std::optional<absl::Status> mounted;
+  if (flist_spare_ != nullptr) mounted = flist_spare_->Mount(args, kMountTimeout);
+  if (!mounted.has_value()) {  // no spare ready, or it died before answering
+    (void)Unmount(mountpoint);
+    RuntimeHandler mounter{options_.flist_mount_binary, {}, false, false};
+    mounted = RunOciRuntime(mounter, args, "", kMountTimeout).status();
+  }
+  if (!mounted->ok()) {
+    return absl::Status(mounted->code(), absl::StrCat("mount flist ", image.id, ": ", mounted->message()));
   }
   if (!IsFuseMounted(mountpoint)) {
     return absl::InternalError(absl::StrCat("mount flist ", image.id, ": flist-mount returned but ", mountpoint,

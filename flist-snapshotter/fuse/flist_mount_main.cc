@@ -10,36 +10,121 @@
 // --store overrides the flist's own routes; --default-store serves flists that name no store.
 // Without --foreground it detaches once the mount is up (the parent exits 0
 // then, or 1 if mounting failed).
+//
+//   flist-mount --spare FD
+// A spare started ahead of need (flintd keeps one): detaches at once, does the
+// work every mount repeats (program start, OpenSSL set-up, faulting in block
+// buffers), says "ready PID\n" on the stream socket FD, then waits there for
+// the arguments of one mount above, each NUL-terminated, ending with an empty
+// one. It answers "ok\n" once the mount serves, or "error MESSAGE\n" and
+// exits; EOF before a request (flintd gone) ends it quietly.
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
-#include <string>
-#include <thread>
-#include <condition_variable>
 #include <mutex>
-#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "common/log.h"
 #include "flist-snapshotter/block/block_codec.h"
 #include "flist-snapshotter/cache/block_cache.h"
 #include "flist-snapshotter/flist/flist_reader.h"
+#include "flist-snapshotter/fuse/block_buffers.h"
 #include "flist-snapshotter/fuse/flist_mount.h"
 #include "flist-snapshotter/store/routed_store.h"
 #include "flist-snapshotter/util/absl_compat.h"
 
 namespace {
 
+constexpr size_t kMaxRequestBytes = 64 * 1024;
+// Block buffers a spare faults in ahead of its mount: a cold container start's
+// peak is 4-6 MiB (a few blocks per fetching thread).
+constexpr size_t kSparePrefaultBytes = 8 << 20;
+
+struct MountArgs {
+  std::string flist_path, mountpoint, store_url, default_store_url, cache_dir, stats_file;
+  uint64_t cache_mib = 0;
+  int prefetch = flint::flist::FlistFsOptions().prefetch_blocks;
+  int open_prefetch = flint::flist::FlistFsOptions().open_prefetch_blocks;
+  bool foreground = false;
+  std::vector<std::string> warm_paths;
+};
+
+// Empty on a usage error.
+std::optional<MountArgs> ParseMountArgs(const std::vector<std::string>& args) {
+  MountArgs a;
+  std::vector<std::string> positional;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    auto value = [&]() -> const char* { return i + 1 < args.size() ? args[++i].c_str() : nullptr; };
+    if (arg == "--foreground" || arg == "-f") {
+      a.foreground = true;
+    } else if (arg == "--store" || arg == "--default-store" || arg == "--cache" || arg == "--cache-size" ||
+               arg == "--prefetch" || arg == "--open-prefetch" || arg == "--stats-file" || arg == "--warm") {
+      const char* v = value();
+      if (v == nullptr) return std::nullopt;
+      if (arg == "--store") a.store_url = v;
+      if (arg == "--default-store") a.default_store_url = v;
+      if (arg == "--cache") a.cache_dir = v;
+      if (arg == "--stats-file") a.stats_file = v;
+      if (arg == "--warm") a.warm_paths.push_back(v);
+      if (arg == "--cache-size" && !absl::SimpleAtoi(v, &a.cache_mib)) return std::nullopt;
+      if (arg == "--prefetch" && (!absl::SimpleAtoi(v, &a.prefetch) || a.prefetch < 0)) return std::nullopt;
+      if (arg == "--open-prefetch" && (!absl::SimpleAtoi(v, &a.open_prefetch) || a.open_prefetch < 0)) {
+        return std::nullopt;
+      }
+    } else if (!arg.empty() && arg[0] == '-') {
+      return std::nullopt;
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (positional.size() != 2 || a.cache_dir.empty()) return std::nullopt;
+  a.flist_path = positional[0];
+  a.mountpoint = positional[1];
+  return a;
+}
+
+void RedirectStdioToDevNull() {
+  const int devnull = open("/dev/null", O_RDWR);
+  if (devnull < 0) return;
+  dup2(devnull, 0);
+  dup2(devnull, 1);
+  dup2(devnull, 2);
+  if (devnull > 2) close(devnull);
+}
+
+bool WriteAll(int fd, const std::string& text) {
+  size_t off = 0;
+  while (off < text.size()) {
+    const ssize_t n = write(fd, text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 int Usage() {
   std::cerr << "usage: flist-mount FLIST MOUNTPOINT [--store URL] [--default-store URL] --cache DIR\n"
                "                   [--cache-size MiB] [--prefetch BLOCKS] [--open-prefetch BLOCKS]\n"
-               "                   [--stats-file PATH] [--warm PATH]... [--foreground]\n";
+               "                   [--stats-file PATH] [--warm PATH]... [--foreground]\n"
+               "       flist-mount --spare FD\n";
   return 2;
 }
 
@@ -54,86 +139,22 @@ void WriteStatsFile(const std::string& path, const flint::flist::BlockCache& cac
   if (!written || rename(temp.c_str(), path.c_str()) != 0) unlink(temp.c_str());
 }
 
-}  // namespace
+// Told once whether the mount serves: ok, or why not.
+using ReportReady = std::function<void(bool ok, const std::string& error)>;
 
-int main(int argc, char** argv) {
+void BlockSignalsForThisThread() {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);  // signals are for main's sigwait
+}
+
+// Everything after detaching: open the flist, mount, serve until unmounted or signalled.
+int ServeMount(const MountArgs& a, const ReportReady& report_ready, bool codecs_warm) {
   using namespace flint::flist;
-  // Block-sized buffers (256 KiB and up) come from the pool in
-  // pooled_operator_new.cc. Smaller ones past glibc's 128 KiB mmap threshold
-  // (copied FUSE read replies) would be mapped and unmapped on every read, each
-  // page a first-touch fault (7-12 us on a VM with shadow paging): keep them,
-  // and the freed heap, in the heap.
-  mallopt(M_MMAP_THRESHOLD, 8 << 20);
-  mallopt(M_TRIM_THRESHOLD, 32 << 20);
-  std::string flist_path, mountpoint, store_url, default_store_url, cache_dir, stats_file;
-  uint64_t cache_mib = 0;
-  int prefetch = FlistFsOptions().prefetch_blocks;
-  int open_prefetch = FlistFsOptions().open_prefetch_blocks;
-  bool foreground = false;
-  std::vector<std::string> positional, warm_paths;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    if (arg == "--foreground" || arg == "-f") {
-      foreground = true;
-    } else if (arg == "--store" || arg == "--default-store" || arg == "--cache" || arg == "--cache-size" ||
-               arg == "--prefetch" || arg == "--open-prefetch" || arg == "--stats-file" || arg == "--warm") {
-      const char* v = value();
-      if (v == nullptr) return Usage();
-      if (arg == "--store") store_url = v;
-      if (arg == "--default-store") default_store_url = v;
-      if (arg == "--cache") cache_dir = v;
-      if (arg == "--stats-file") stats_file = v;
-      if (arg == "--warm") warm_paths.push_back(v);
-      if (arg == "--cache-size" && !absl::SimpleAtoi(v, &cache_mib)) return Usage();
-      if (arg == "--prefetch" && (!absl::SimpleAtoi(v, &prefetch) || prefetch < 0)) return Usage();
-      if (arg == "--open-prefetch" && (!absl::SimpleAtoi(v, &open_prefetch) || open_prefetch < 0)) return Usage();
-    } else if (!arg.empty() && arg[0] == '-') {
-      return Usage();
-    } else {
-      positional.push_back(arg);
-    }
-  }
-  if (positional.size() != 2 || cache_dir.empty()) return Usage();
-  flist_path = positional[0];
-  mountpoint = positional[1];
-
-  int ready_pipe[2] = {-1, -1};
-  if (!foreground) {
-    if (pipe2(ready_pipe, O_CLOEXEC) != 0) return 1;
-    const pid_t pid = fork();
-    if (pid < 0) return 1;
-    if (pid > 0) {
-      close(ready_pipe[1]);
-      char ok = 0;
-      const bool got = read(ready_pipe[0], &ok, 1) == 1;
-      return got && ok == 1 ? 0 : 1;
-    }
-    close(ready_pipe[0]);
-    setsid();
-  }
-  auto report_ready = [&](bool ok) {
-    if (ready_pipe[1] < 0) return;
-    const char c = ok ? 1 : 0;
-    (void)!write(ready_pipe[1], &c, 1);
-    close(ready_pipe[1]);
-    ready_pipe[1] = -1;
-    if (ok) {
-      const int devnull = open("/dev/null", O_RDWR);
-      if (devnull >= 0) {
-        dup2(devnull, 0);
-        dup2(devnull, 1);
-        dup2(devnull, 2);
-        close(devnull);
-      }
-    }
-  };
-
   // Runs beside opening the flist and mounting; joined before exit.
-  std::thread codec_warmup([] {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, nullptr);  // signals are for main's sigwait
+  std::thread codec_warmup([codecs_warm] {
+    BlockSignalsForThisThread();
+    if (codecs_warm) return;
     if (absl::Status s = WarmUpBlockCodecs(); !s.ok()) {
       FLINT_LOG(WARN) << "flist-mount: block codec warm-up: " << s.message();
     }
@@ -143,26 +164,23 @@ int main(int argc, char** argv) {
     ~Joiner() { t.join(); }
   } join_codec_warmup{codec_warmup};
 
-  auto flist = ReadFlistFile(flist_path);
+  auto flist = ReadFlistFile(a.flist_path);
   if (!flist.ok()) {
-    std::cerr << "flist-mount: " << flist.status().message() << "\n";
-    report_ready(false);
+    report_ready(false, std::string(flist.status().message()));
     return 1;
   }
   auto shared = std::make_shared<const Flist>(*std::move(flist));
-  auto store = OpenStoreForFlist(*shared, store_url, default_store_url);
+  auto store = OpenStoreForFlist(*shared, a.store_url, a.default_store_url);
   if (!store.ok()) {
-    std::cerr << "flist-mount: " << store.status().message() << "\n";
-    report_ready(false);
+    report_ready(false, std::string(store.status().message()));
     return 1;
   }
   BlockCacheOptions cache_options;
-  cache_options.dir = cache_dir;
-  cache_options.max_bytes = cache_mib << 20;
+  cache_options.dir = a.cache_dir;
+  cache_options.max_bytes = a.cache_mib << 20;
   auto cache = BlockCache::Open(cache_options);
   if (!cache.ok()) {
-    std::cerr << "flist-mount: " << cache.status().message() << "\n";
-    report_ready(false);
+    report_ready(false, std::string(cache.status().message()));
     return 1;
   }
 
@@ -175,16 +193,15 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   FlistMountOptions options;
-  options.fs.prefetch_blocks = prefetch;
-  options.fs.open_prefetch_blocks = open_prefetch;
-  options.fs.warm_paths = std::move(warm_paths);
-  auto mount = FlistMount::Mount(shared, cache->get(), store->get(), mountpoint, options);
+  options.fs.prefetch_blocks = a.prefetch;
+  options.fs.open_prefetch_blocks = a.open_prefetch;
+  options.fs.warm_paths = a.warm_paths;
+  auto mount = FlistMount::Mount(shared, cache->get(), store->get(), a.mountpoint, options);
   if (!mount.ok()) {
-    std::cerr << "flist-mount: " << mount.status().message() << "\n";
-    report_ready(false);
+    report_ready(false, std::string(mount.status().message()));
     return 1;
   }
-  report_ready(true);
+  report_ready(true, "");
 
   // An unmount from outside ends the loop; turn that into a signal for main.
   std::thread watcher([m = mount->get()] {
@@ -195,11 +212,11 @@ int main(int argc, char** argv) {
   std::condition_variable stats_cv;
   bool stopping = false;
   std::thread stats_writer;
-  if (!stats_file.empty()) {
+  if (!a.stats_file.empty()) {
     stats_writer = std::thread([&, c = cache->get()] {
       std::unique_lock lock(stats_mu);
       do {
-        WriteStatsFile(stats_file, *c);
+        WriteStatsFile(a.stats_file, *c);
       } while (!stats_cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; }));
     });
   }
@@ -214,14 +231,112 @@ int main(int argc, char** argv) {
     }
     stats_cv.notify_all();
     stats_writer.join();
-    unlink(stats_file.c_str());
+    unlink(a.stats_file.c_str());
   }
   const BlockCacheStats s = (*cache)->stats();
-  std::cerr << "flist-mount: unmounted " << mountpoint << " (hits " << s.hits << ", misses " << s.misses
+  std::cerr << "flist-mount: unmounted " << a.mountpoint << " (hits " << s.hits << ", misses " << s.misses
             << ", fetched " << s.fetches << " blocks / " << s.bytes_fetched << " bytes)\n";
   if (!status.ok()) {
     std::cerr << "flist-mount: " << status.message() << "\n";
     return 1;
   }
   return 0;
+}
+
+// Reads one request: NUL-terminated arguments up to an empty one. Empty on EOF or garbage.
+std::optional<std::vector<std::string>> ReadRequest(int fd) {
+  std::string data;
+  char buf[4096];
+  for (;;) {
+    const size_t end = data.find(std::string_view("\0\0", 2));
+    if (end != std::string::npos || (data.size() == 1 && data[0] == '\0')) {
+      std::vector<std::string> args;
+      if (end == std::string::npos) return args;
+      size_t at = 0;
+      while (at <= end) {
+        const size_t nul = data.find('\0', at);
+        args.push_back(data.substr(at, nul - at));
+        at = nul + 1;
+      }
+      return args;
+    }
+    if (data.size() > kMaxRequestBytes) return std::nullopt;
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;
+    data.append(buf, static_cast<size_t>(n));
+  }
+}
+
+int SpareMain(int control_fd) {
+  if (fcntl(control_fd, F_GETFD) < 0) return Usage();
+  fcntl(control_fd, F_SETFD, FD_CLOEXEC);
+  // Detach now: the spare outlives flintd's call like a mount does; a flintd that goes away
+  // closes the socket, which ends an idle spare.
+  const pid_t pid = fork();
+  if (pid < 0) return 1;
+  if (pid > 0) return 0;
+  setsid();
+  RedirectStdioToDevNull();
+  const bool codecs_warm = flint::flist::WarmUpBlockCodecs().ok();
+  flint::flist::PrefaultBlockBuffers(kSparePrefaultBytes);
+  if (!WriteAll(control_fd, "ready " + std::to_string(getpid()) + "\n")) return 0;
+
+  std::optional<std::vector<std::string>> request = ReadRequest(control_fd);
+  if (!request.has_value()) return 0;  // flintd closed the socket (or sent garbage): nothing to do
+  std::optional<MountArgs> args = ParseMountArgs(*request);
+  if (!args.has_value() || args->foreground) {
+    WriteAll(control_fd, "error bad mount arguments\n");
+    return 2;
+  }
+  return ServeMount(*args, [&](bool ok, const std::string& error) {
+    std::string message = error;
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    WriteAll(control_fd, ok ? std::string("ok\n") : "error " + message + "\n");
+    close(control_fd);
+  }, codecs_warm);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Block-sized buffers (256 KiB and up) come from the pool in
+  // pooled_operator_new.cc. Smaller ones past glibc's 128 KiB mmap threshold
+  // (copied FUSE read replies) would be mapped and unmapped on every read, each
+  // page a first-touch fault (7-12 us on a VM with shadow paging): keep them,
+  // and the freed heap, in the heap.
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
+  mallopt(M_TRIM_THRESHOLD, 32 << 20);
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 2 && args[0] == "--spare") {
+    int fd = -1;
+    if (!absl::SimpleAtoi(args[1], &fd) || fd < 3) return Usage();
+    return SpareMain(fd);
+  }
+  std::optional<MountArgs> parsed = ParseMountArgs(args);
+  if (!parsed.has_value()) return Usage();
+
+  int ready_pipe[2] = {-1, -1};
+  if (!parsed->foreground) {
+    if (pipe2(ready_pipe, O_CLOEXEC) != 0) return 1;
+    const pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid > 0) {
+      close(ready_pipe[1]);
+      char ok = 0;
+      const bool got = read(ready_pipe[0], &ok, 1) == 1;
+      return got && ok == 1 ? 0 : 1;
+    }
+    close(ready_pipe[0]);
+    setsid();
+  }
+  return ServeMount(*parsed, [&](bool ok, const std::string& error) {
+    if (!ok) std::cerr << "flist-mount: " << error << "\n";
+    if (ready_pipe[1] < 0) return;
+    const char c = ok ? 1 : 0;
+    (void)!write(ready_pipe[1], &c, 1);
+    close(ready_pipe[1]);
+    ready_pipe[1] = -1;
+    if (ok) RedirectStdioToDevNull();
+  }, /*codecs_warm=*/false);
 }

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "flist-snapshotter/flist/flist_reader.h"
+#include "flist-snapshotter/fuse/mount_spare.h"
 #include "flist-snapshotter/flist/test_fixtures.h"
 #include "flist-snapshotter/pack/v2_writer.h"
 #include "flist-snapshotter/store/dir_store.h"
@@ -739,6 +741,85 @@ TEST_F(FlistMountTest, FlistMountBinaryMountsAndExitsOnExternalUnmount) {
   EXPECT_EQ(done, pid);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   EXPECT_TRUE(fs::exists(cache));
+}
+
+// Alive and not a zombie (an exited spare may wait for a reaper that is not us).
+bool Running(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string pid_field, comm, state;
+  if (!(stat >> pid_field >> comm >> state)) return false;
+  return state != "Z" && state != "X";
+}
+
+bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+TEST_F(FlistMountTest, SpareMountsWhatItIsSentThenTheNextSpareStarts) {
+  PackToDir();
+  FlistMountSpareOptions options;
+  options.binary = FLIST_MOUNT_BIN;
+  options.refill_delay = absl::Milliseconds(100);
+  FlistMountSpare spares(options);
+  std::optional<pid_t> first = spares.WaitReady(absl::Seconds(20));
+  ASSERT_TRUE(first.has_value());
+  std::optional<absl::Status> mounted =
+      spares.Mount({fl_, mnt_, "--cache", root_ + "/sparecache", "--warm", "/etc/hostname"}, absl::Seconds(30));
+  ASSERT_TRUE(mounted.has_value());
+  ASSERT_TRUE(mounted->ok()) << *mounted;
+  ASSERT_TRUE(IsMounted(mnt_));
+  EXPECT_EQ(ReadAll(mnt_ + "/etc/hostname"), "flint\n");
+  EXPECT_EQ(ReadAll(mnt_ + "/big.bin"), big_);
+  EXPECT_TRUE(Running(*first));  // the spare became the mount's server
+
+  std::optional<pid_t> second = spares.WaitReady(absl::Seconds(20));
+  ASSERT_TRUE(second.has_value());
+  EXPECT_NE(*second, *first);
+  EXPECT_EQ(system(("fusermount3 -u " + mnt_).c_str()), 0);
+  EXPECT_TRUE(WaitUntil([&] { return !Running(*first); }, std::chrono::seconds(10)));
+}
+
+TEST_F(FlistMountTest, SpareAnswersWithTheMountErrorAndBadArguments) {
+  PackToDir();
+  FlistMountSpareOptions options;
+  options.binary = FLIST_MOUNT_BIN;
+  options.refill_delay = absl::Milliseconds(50);
+  FlistMountSpare spares(options);
+  ASSERT_TRUE(spares.WaitReady(absl::Seconds(20)).has_value());
+  const std::string missing = root_ + "/missing.fl";
+  std::optional<absl::Status> failed = spares.Mount({missing, mnt_, "--cache", root_ + "/c"}, absl::Seconds(30));
+  ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(failed->code(), absl::StatusCode::kUnknown) << *failed;
+  EXPECT_NE(failed->message().find(missing), std::string::npos) << *failed;
+  EXPECT_FALSE(IsMounted(mnt_));
+
+  ASSERT_TRUE(spares.WaitReady(absl::Seconds(20)).has_value());
+  std::optional<absl::Status> bad = spares.Mount({"--bogus"}, absl::Seconds(30));
+  ASSERT_TRUE(bad.has_value());
+  EXPECT_NE(bad->message().find("bad mount arguments"), std::string::npos) << *bad;
+}
+
+TEST_F(FlistMountTest, IdleSpareExitsWithItsClientAndNoSpareMeansNoAnswer) {
+  FlistMountSpareOptions options;
+  options.binary = FLIST_MOUNT_BIN;
+  std::optional<pid_t> pid;
+  {
+    FlistMountSpare spares(options);
+    pid = spares.WaitReady(absl::Seconds(20));
+    ASSERT_TRUE(pid.has_value());
+    EXPECT_TRUE(Running(*pid));
+  }
+  EXPECT_TRUE(WaitUntil([&] { return !Running(*pid); }, std::chrono::seconds(10)));
+
+  options.binary = root_ + "/no-such-flist-mount";
+  FlistMountSpare none(options);
+  EXPECT_FALSE(none.WaitReady(absl::Milliseconds(300)).has_value());
+  EXPECT_FALSE(none.Mount({fl_, mnt_, "--cache", root_ + "/c"}, absl::Seconds(5)).has_value());
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "flist-snapshotter/fuse/block_buffers.h"
 #include "flist-snapshotter/util/large_buffer_pool.h"
 
 namespace {
@@ -17,6 +18,14 @@ flint::flist::LargeBufferPool& Pool() {
   static auto* pool = new (storage) flint::flist::LargeBufferPool(kPoolReserve);
   return *pool;
 }
+
+}  // namespace
+
+namespace flint::flist {
+size_t PrefaultBlockBuffers(size_t bytes) { return Pool().Prefault(bytes); }
+}  // namespace flint::flist
+
+namespace {
 
 void* Allocate(size_t n) noexcept {
   if (n >= flint::flist::LargeBufferPool::kMinSize) {

@@ -39,6 +39,11 @@ class LargeBufferPool {
   // p must come from Allocate of this pool.
   void Free(void* p);
 
+  // Makes the next `bytes` of the range (the buffers the next allocations get) resident now, so
+  // that the first fetches do not pay the page faults (flist-mount's spare does this while idle).
+  // Returns the bytes made resident.
+  size_t Prefault(size_t bytes);
+
   size_t reserved_bytes() const { return static_cast<size_t>(end_ - begin_); }
   size_t carved_bytes() const;  // address space handed out so far (the resident peak)
 

@@ -1,5 +1,7 @@
 #include "flist-snapshotter/util/large_buffer_pool.h"
 
+#include <sys/mman.h>
+
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -45,6 +47,31 @@ TEST(LargeBufferPoolTest, FreedBufferIsReusedBySameSizeOnly) {
   EXPECT_EQ(pool.carved_bytes(), carved + kBlock);
   pool.Free(other_size);
   pool.Free(again);
+}
+
+// Pages of [p, p + n) resident right now.
+size_t ResidentPages(void* p, size_t n) {
+  std::vector<unsigned char> vec(n / 4096);
+  if (mincore(p, n, vec.data()) != 0) return 0;
+  size_t resident = 0;
+  for (unsigned char v : vec) resident += v & 1;
+  return resident;
+}
+
+TEST(LargeBufferPoolTest, PrefaultMakesTheNextBuffersResident) {
+  LargeBufferPool pool(8 * kMiB);
+  void* first = pool.Allocate(kBlock);
+  ASSERT_NE(first, nullptr);
+  char* next = static_cast<char*>(first) + kBlock;
+  EXPECT_EQ(ResidentPages(next, 2 * kMiB), 0u);
+  EXPECT_EQ(pool.Prefault(2 * kMiB), 2 * kMiB);
+  EXPECT_EQ(ResidentPages(next, 2 * kMiB), 2 * kMiB / 4096);
+  EXPECT_EQ(pool.carved_bytes(), kBlock);  // nothing handed out
+  EXPECT_EQ(pool.Allocate(kBlock), next);  // the next buffer is the resident one
+  // Clamped to what is left of the range.
+  EXPECT_EQ(pool.Prefault(64 * kMiB), 8 * kMiB - 2 * kBlock);
+  LargeBufferPool empty(0);
+  EXPECT_EQ(empty.Prefault(kMiB), 0u);
 }
 
 TEST(LargeBufferPoolTest, ExhaustedRangeReturnsNullUntilSomethingIsFreed) {
