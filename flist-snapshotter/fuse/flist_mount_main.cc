@@ -12,7 +12,8 @@
 // then, or 1 if mounting failed).
 //
 //   flist-mount --spare FD
-// A spare started ahead of need (flintd keeps one): detaches at once, does the
+// A spare started ahead of need (flintd keeps one, under SCHED_IDLE until it
+// gets its mount): detaches at once, does the
 // work every mount repeats (program start, OpenSSL set-up, faulting in block
 // buffers), says "ready PID\n" on the stream socket FD, then waits there for
 // the arguments of one mount above, each NUL-terminated, ending with an empty
@@ -20,6 +21,7 @@
 // exits; EOF before a request (flintd gone) ends it quietly.
 #include <fcntl.h>
 #include <malloc.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,6 +32,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <iostream>
 #include <mutex>
@@ -284,6 +287,12 @@ int SpareMain(int control_fd) {
 
   std::optional<std::vector<std::string>> request = ReadRequest(control_fd);
   if (!request.has_value()) return 0;  // flintd closed the socket (or sent garbage): nothing to do
+  // flintd starts spares under SCHED_IDLE; the mount (and every thread it starts) runs normally.
+  sched_param normal{};
+  if (sched_getscheduler(0) == SCHED_IDLE && sched_setscheduler(0, SCHED_OTHER, &normal) != 0) {
+    WriteAll(control_fd, std::string("error leave SCHED_IDLE: ") + strerror(errno) + "\n");
+    return 1;
+  }
   std::optional<MountArgs> args = ParseMountArgs(*request);
   if (!args.has_value() || args->foreground) {
     WriteAll(control_fd, "error bad mount arguments\n");

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <grp.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -751,6 +752,24 @@ bool Running(pid_t pid) {
   return state != "Z" && state != "X";
 }
 
+// Scheduling policy of every thread of `pid` (field 41 of /proc/PID/task/TID/stat).
+std::set<int> ThreadPolicies(pid_t pid) {
+  std::set<int> policies;
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream stat(task.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const size_t close_paren = text.rfind(')');
+    if (close_paren == std::string::npos) continue;
+    std::istringstream rest(text.substr(close_paren + 2));
+    std::string field;
+    for (int i = 3; i <= 41 && rest >> field; ++i) {
+      if (i == 41) policies.insert(std::stoi(field));
+    }
+  }
+  return policies;
+}
+
 bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done()) {
@@ -768,6 +787,7 @@ TEST_F(FlistMountTest, SpareMountsWhatItIsSentThenTheNextSpareStarts) {
   FlistMountSpare spares(options);
   std::optional<pid_t> first = spares.WaitReady(absl::Seconds(20));
   ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(ThreadPolicies(*first), std::set<int>{SCHED_IDLE});  // idle: only spare CPU time
   std::optional<absl::Status> mounted =
       spares.Mount({fl_, mnt_, "--cache", root_ + "/sparecache", "--warm", "/etc/hostname"}, absl::Seconds(30));
   ASSERT_TRUE(mounted.has_value());
@@ -776,6 +796,7 @@ TEST_F(FlistMountTest, SpareMountsWhatItIsSentThenTheNextSpareStarts) {
   EXPECT_EQ(ReadAll(mnt_ + "/etc/hostname"), "flint\n");
   EXPECT_EQ(ReadAll(mnt_ + "/big.bin"), big_);
   EXPECT_TRUE(Running(*first));  // the spare became the mount's server
+  EXPECT_EQ(ThreadPolicies(*first), std::set<int>{SCHED_OTHER});  // all of it, FUSE threads included
 
   std::optional<pid_t> second = spares.WaitReady(absl::Seconds(20));
   ASSERT_TRUE(second.has_value());

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -125,6 +126,12 @@ absl::Status FlistMountSpare::Start(Idle* out) const {
 
 void FlistMountSpare::RefillLoop() {
   using Clock = std::chrono::steady_clock;
+  // Spares inherit this thread's policy from exec on (posix_spawn's attributes cannot ask
+  // for SCHED_IDLE); it only ever starts spares.
+  sched_param idle_priority{};
+  if (sched_setscheduler(0, SCHED_IDLE, &idle_priority) != 0) {
+    FLINT_LOG(WARN) << "spare flist-mounts start at normal priority: SCHED_IDLE: " << strerror(errno);
+  }
   std::unique_lock lock(mu_);
   for (;;) {
     if (stopping_) return;

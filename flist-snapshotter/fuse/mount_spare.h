@@ -21,10 +21,11 @@ namespace flint::flist {
 
 struct FlistMountSpareOptions {
   std::string binary;  // flist-mount
-  // After a spare is used, the next one starts this much later: its start-up work must not
-  // compete with the container start that used the last one.
-  absl::Duration refill_delay = absl::Seconds(1);
-  absl::Duration ready_timeout = absl::Seconds(10);
+  // After a spare is used, the next one starts this much later. It starts under SCHED_IDLE
+  // (and switches to normal scheduling when it gets a mount), so its start-up work only uses
+  // CPU that the container start which used the last one leaves idle.
+  absl::Duration refill_delay = absl::ZeroDuration();
+  absl::Duration ready_timeout = absl::Seconds(60);  // SCHED_IDLE: a busy node starts it slowly
   absl::Duration retry_delay = absl::Seconds(30);  // after a spare failed to start
 };
 
