@@ -317,11 +317,16 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 8 << 20);
   mallopt(M_TRIM_THRESHOLD, 32 << 20);
   const std::vector<std::string> args(argv + 1, argv + argc);
+  // A mount lives long: a descriptor its starter leaked (a file inside some other mount, say)
+  // must not stay open with it.
   if (args.size() == 2 && args[0] == "--spare") {
     int fd = -1;
     if (!absl::SimpleAtoi(args[1], &fd) || fd < 3) return Usage();
+    close_range(3, fd - 1, 0);
+    close_range(fd + 1, ~0U, 0);
     return SpareMain(fd);
   }
+  close_range(3, ~0U, 0);
   std::optional<MountArgs> parsed = ParseMountArgs(args);
   if (!parsed.has_value()) return Usage();
 

@@ -793,14 +793,27 @@ TEST_F(FlistMountTest, SpareMountsWhatItIsSentThenTheNextSpareStarts) {
   ASSERT_TRUE(mounted.has_value());
   ASSERT_TRUE(mounted->ok()) << *mounted;
   ASSERT_TRUE(IsMounted(mnt_));
+  // The next spare starts (100 ms from now) while this process holds a file of the mount open
+  // without O_CLOEXEC: the spare must not keep it (the unmount below would fail with EBUSY).
+  const int opened = open((mnt_ + "/etc/hostname").c_str(), O_RDONLY);
+  ASSERT_GE(opened, 0);
+  const int leaked = fcntl(opened, F_DUPFD, 100);  // clear of the descriptor the spare gets as 3
+  close(opened);
+  ASSERT_GE(leaked, 100);
   EXPECT_EQ(ReadAll(mnt_ + "/etc/hostname"), "flint\n");
   EXPECT_EQ(ReadAll(mnt_ + "/big.bin"), big_);
   EXPECT_TRUE(Running(*first));  // the spare became the mount's server
   EXPECT_EQ(ThreadPolicies(*first), std::set<int>{SCHED_OTHER});  // all of it, FUSE threads included
 
   std::optional<pid_t> second = spares.WaitReady(absl::Seconds(20));
+  close(leaked);
   ASSERT_TRUE(second.has_value());
   EXPECT_NE(*second, *first);
+  std::error_code ec;
+  for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(*second) + "/fd", ec)) {
+    const std::string target = fs::read_symlink(fd.path(), ec).string();
+    EXPECT_FALSE(target.starts_with(mnt_)) << "the spare holds " << target;
+  }
   EXPECT_EQ(system(("fusermount3 -u " + mnt_).c_str()), 0);
   EXPECT_TRUE(WaitUntil([&] { return !Running(*first); }, std::chrono::seconds(10)));
 }
