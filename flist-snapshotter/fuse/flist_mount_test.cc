@@ -850,6 +850,18 @@ TEST_F(FlistMountTest, IdleSpareExitsWithItsClientAndNoSpareMeansNoAnswer) {
   }
   EXPECT_TRUE(WaitUntil([&] { return !Running(*pid); }, std::chrono::seconds(10)));
 
+  // One that never gets ready does not hold up its client's shutdown (flintd stopping).
+  const std::string silent = root_ + "/silent-spare";
+  WriteFile(silent, "#!/bin/sh\nexec sleep 30\n");
+  chmod(silent.c_str(), 0755);
+  options.binary = silent;
+  const auto before = std::chrono::steady_clock::now();
+  {
+    FlistMountSpare starting(options);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(5));
+
   options.binary = root_ + "/no-such-flist-mount";
   FlistMountSpare none(options);
   EXPECT_FALSE(none.WaitReady(absl::Milliseconds(300)).has_value());

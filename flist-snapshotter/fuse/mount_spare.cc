@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,8 +23,8 @@ namespace {
 constexpr int kSpareFd = 3;  // where the spare finds its end of the socket
 
 // One '\n'-terminated line from `fd` before `deadline`; without the newline. Empty optional on
-// EOF, error or timeout (`timed_out` tells which).
-std::optional<std::string> ReadLine(int fd, absl::Time deadline, bool* timed_out) {
+// EOF, error, timeout (`timed_out` tells which) or once `stop_fd` turns readable.
+std::optional<std::string> ReadLine(int fd, absl::Time deadline, bool* timed_out, int stop_fd = -1) {
   *timed_out = false;
   std::string line;
   for (;;) {
@@ -32,10 +33,11 @@ std::optional<std::string> ReadLine(int fd, absl::Time deadline, bool* timed_out
       *timed_out = true;
       return std::nullopt;
     }
-    pollfd pfd{fd, POLLIN, 0};
-    const int ready = poll(&pfd, 1, static_cast<int>(std::min<int64_t>(wait_ms, 1 << 30)));
+    pollfd pfds[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    const int ready = poll(pfds, stop_fd >= 0 ? 2 : 1, static_cast<int>(std::min<int64_t>(wait_ms, 1 << 30)));
     if (ready < 0 && errno == EINTR) continue;
     if (ready <= 0) continue;
+    if (stop_fd >= 0 && pfds[1].revents != 0) return std::nullopt;
     char c;
     const ssize_t n = read(fd, &c, 1);
     if (n < 0 && errno == EINTR) continue;
@@ -60,7 +62,9 @@ bool SendAll(int fd, const std::string& data) {
 }  // namespace
 
 FlistMountSpare::FlistMountSpare(FlistMountSpareOptions options)
-    : options_(std::move(options)), refill_([this] { RefillLoop(); }) {}
+    : options_(std::move(options)),
+      stop_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      refill_([this] { RefillLoop(); }) {}
 
 FlistMountSpare::~FlistMountSpare() {
   {
@@ -68,8 +72,11 @@ FlistMountSpare::~FlistMountSpare() {
     stopping_ = true;
   }
   cv_.notify_all();
+  const uint64_t one = 1;
+  if (stop_fd_ >= 0) (void)!write(stop_fd_, &one, sizeof one);  // a spare still starting is not waited for
   refill_.join();
   if (idle_.has_value()) close(idle_->fd);
+  if (stop_fd_ >= 0) close(stop_fd_);
 }
 
 absl::Status FlistMountSpare::Start(Idle* out) const {
@@ -108,14 +115,17 @@ absl::Status FlistMountSpare::Start(Idle* out) const {
     close(pair[0]);
     return absl::FailedPreconditionError(absl::StrCat("spawn ", binary, " --spare: ", strerror(spawn_error)));
   }
-  // The launcher exits as soon as the spare has detached.
+  bool timed_out = false;
+  std::optional<std::string> line = ReadLine(pair[0], absl::Now() + options_.ready_timeout, &timed_out, stop_fd_);
+  pid_t pid = -1;
+  const bool ready =
+      line.has_value() && line->starts_with("ready ") && absl::SimpleAtoi(line->substr(6), &pid) && pid > 0;
+  // The launcher exits as soon as the spare has detached; one that did not is not a spare.
+  if (!ready) kill(launcher, SIGKILL);
   int status = 0;
   while (waitpid(launcher, &status, 0) < 0 && errno == EINTR) {
   }
-  bool timed_out = false;
-  std::optional<std::string> line = ReadLine(pair[0], absl::Now() + options_.ready_timeout, &timed_out);
-  pid_t pid = -1;
-  if (!line.has_value() || !line->starts_with("ready ") || !absl::SimpleAtoi(line->substr(6), &pid) || pid <= 0) {
+  if (!ready) {
     close(pair[0]);
     return absl::UnavailableError(absl::StrCat(binary, " --spare: ",
                                                timed_out ? "not ready in time" : "exited before it was ready"));

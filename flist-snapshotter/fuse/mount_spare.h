@@ -57,6 +57,7 @@ class FlistMountSpare {
   void RefillLoop();
 
   const FlistMountSpareOptions options_;
+  const int stop_fd_;  // eventfd: readable once the destructor runs (ends a wait for "ready")
   std::mutex mu_;
   std::condition_variable cv_;
   std::optional<Idle> idle_;
