@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/spawn_attr.h"
 
 namespace flint::runtime {
 
@@ -38,16 +39,10 @@ absl::StatusOr<std::string> RunOciRuntime(const RuntimeHandler& handler, const s
   posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
   posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t no_signals;
-  sigemptyset(&no_signals);
-  posix_spawnattr_setsigmask(&attr, &no_signals);  // not the calling thread's mask
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  const UnblockedSpawnAttr attr;
   pid_t pid = -1;
   const char* file = exec_path.empty() ? argv[0] : exec_path.c_str();
-  const int spawn_error = posix_spawn(&pid, file, &actions, &attr, argv.data(), environ);
-  posix_spawnattr_destroy(&attr);
+  const int spawn_error = posix_spawn(&pid, file, &actions, attr.get(), argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (spawn_error != 0) {
     for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) close(fd);

@@ -779,12 +779,16 @@ bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds limi
   return true;
 }
 
-TEST_F(FlistMountTest, SpareMountsWhatItIsSentThenTheNextSpareStarts) {
-  PackToDir();
+FlistMountSpareOptions SpareOptions() {
   FlistMountSpareOptions options;
   options.binary = FLIST_MOUNT_BIN;
   options.refill_delay = absl::Milliseconds(100);
-  FlistMountSpare spares(options);
+  return options;
+}
+
+TEST_F(FlistMountTest, SpareMountsWhatItIsSentThenTheNextSpareStarts) {
+  PackToDir();
+  FlistMountSpare spares(SpareOptions());
   std::optional<pid_t> first = spares.WaitReady(absl::Seconds(20));
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(ThreadPolicies(*first), std::set<int>{SCHED_IDLE});  // idle: only spare CPU time
@@ -820,10 +824,7 @@ TEST_F(FlistMountTest, SpareMountsWhatItIsSentThenTheNextSpareStarts) {
 
 TEST_F(FlistMountTest, SpareAnswersWithTheMountErrorAndBadArguments) {
   PackToDir();
-  FlistMountSpareOptions options;
-  options.binary = FLIST_MOUNT_BIN;
-  options.refill_delay = absl::Milliseconds(50);
-  FlistMountSpare spares(options);
+  FlistMountSpare spares(SpareOptions());
   ASSERT_TRUE(spares.WaitReady(absl::Seconds(20)).has_value());
   const std::string missing = root_ + "/missing.fl";
   std::optional<absl::Status> failed = spares.Mount({missing, mnt_, "--cache", root_ + "/c"}, absl::Seconds(30));
@@ -839,8 +840,7 @@ TEST_F(FlistMountTest, SpareAnswersWithTheMountErrorAndBadArguments) {
 }
 
 TEST_F(FlistMountTest, IdleSpareExitsWithItsClientAndNoSpareMeansNoAnswer) {
-  FlistMountSpareOptions options;
-  options.binary = FLIST_MOUNT_BIN;
+  FlistMountSpareOptions options = SpareOptions();
   std::optional<pid_t> pid;
   {
     FlistMountSpare spares(options);

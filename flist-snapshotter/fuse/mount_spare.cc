@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/spawn_attr.h"
 
 namespace flint::flist {
 namespace {
@@ -100,15 +101,9 @@ absl::Status FlistMountSpare::Start(Idle* out) const {
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, pair[1], kSpareFd);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t no_signals;
-  sigemptyset(&no_signals);
-  posix_spawnattr_setsigmask(&attr, &no_signals);  // not the calling thread's mask
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  const UnblockedSpawnAttr attr;
   pid_t launcher = -1;
-  const int spawn_error = posix_spawn(&launcher, argv[0], &actions, &attr, argv, environ);
-  posix_spawnattr_destroy(&attr);
+  const int spawn_error = posix_spawn(&launcher, argv[0], &actions, attr.get(), argv, environ);
   posix_spawn_file_actions_destroy(&actions);
   close(pair[1]);
   if (spawn_error != 0) {
