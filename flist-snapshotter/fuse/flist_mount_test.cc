@@ -862,6 +862,14 @@ TEST_F(FlistMountTest, IdleSpareExitsWithItsClientAndNoSpareMeansNoAnswer) {
   }
   EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(5));
 
+  {
+    FlistMountSpare ready(SpareOptions());
+    ASSERT_TRUE(ready.WaitReady(absl::Seconds(20)).has_value());
+    // An argument the request cannot carry leaves the spare idle for the next mount.
+    EXPECT_FALSE(ready.Mount({fl_, mnt_, "--cache", ""}, absl::Seconds(5)).has_value());
+    EXPECT_TRUE(ready.WaitReady(absl::Milliseconds(1)).has_value());
+  }
+
   options.binary = root_ + "/no-such-flist-mount";
   FlistMountSpare none(options);
   EXPECT_FALSE(none.WaitReady(absl::Milliseconds(300)).has_value());

@@ -173,6 +173,11 @@ std::optional<pid_t> FlistMountSpare::WaitReady(absl::Duration timeout) {
 }
 
 std::optional<absl::Status> FlistMountSpare::Mount(const std::vector<std::string>& args, absl::Duration timeout) {
+  // The request is NUL-separated and ends with an empty argument: what it cannot carry goes
+  // through a fresh flist-mount.
+  for (const std::string& arg : args) {
+    if (arg.empty() || arg.find('\0') != std::string::npos) return std::nullopt;
+  }
   Idle spare;
   {
     std::lock_guard lock(mu_);

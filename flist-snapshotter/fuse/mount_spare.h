@@ -39,8 +39,9 @@ class FlistMountSpare {
   FlistMountSpare& operator=(const FlistMountSpare&) = delete;
 
   // `flist-mount args...` through the idle spare: its answer (OK once the mount serves, or
-  // the mount's error), or nullopt when no spare is ready or it died before answering; the
-  // caller then runs the binary itself. A spare that does not answer within `timeout` is
+  // the mount's error), or nullopt when no spare is ready, it died before answering, or an
+  // argument is empty or holds a NUL (the request cannot carry it); the caller then runs the
+  // binary itself. A spare that does not answer within `timeout` is
   // killed (DeadlineExceeded).
   std::optional<absl::Status> Mount(const std::vector<std::string>& args, absl::Duration timeout);
 
