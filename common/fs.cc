@@ -75,6 +75,18 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& content
   return absl::OkStatus();
 }
 
+absl::Status SyncFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return ErrnoError("open " + path, errno);
+  if (fsync(fd) != 0) {
+    int err = errno;
+    close(fd);
+    return ErrnoError("sync " + path, err);
+  }
+  close(fd);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return ErrnoError("open " + path, errno);

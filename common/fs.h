@@ -17,6 +17,8 @@ absl::Status MakeDirs(const std::string& path, unsigned mode = 0755);
 absl::Status WriteFileAtomic(const std::string& path, const std::string& content, unsigned mode = 0644);
 
 absl::StatusOr<std::string> ReadFile(const std::string& path);
+// fsync(2) of a file written by someone else (a stream, a download).
+absl::Status SyncFile(const std::string& path);
 
 struct DiskUsage {
   uint64_t bytes = 0;   // allocated bytes (st_blocks * 512), as du counts them

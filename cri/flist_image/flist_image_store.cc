@@ -114,8 +114,17 @@ absl::StatusOr<std::unique_ptr<FlistImageStore>> FlistImageStore::Open(FlistStor
         image.size = e.value("size", uint64_t{0});
         image.file_size = e.value("file_size", uint64_t{0});
         image.path = root + "/sha256/" + image.id.substr(image.id.find(':') + 1);
-        if (access(image.path.c_str(), R_OK) != 0) {
+        struct stat st {};
+        if (stat(image.path.c_str(), &st) != 0) {
           FLINT_LOG(WARN) << "flist image " << image.id << " lost its file; dropping it";
+          continue;
+        }
+        // A crash can leave a file the index points at but that never reached the disk whole;
+        // kubelet would not pull an image it sees as present, so drop it and let the next pull fetch it.
+        if (image.file_size != 0 && static_cast<uint64_t>(st.st_size) != image.file_size) {
+          FLINT_LOG(WARN) << "flist image " << image.id << ": " << image.path << " is " << st.st_size
+                          << " bytes, the index says " << image.file_size << "; dropping it (pull it again)";
+          unlink(image.path.c_str());
           continue;
         }
         store->images_[image.id] = image;
@@ -163,6 +172,7 @@ absl::StatusOr<FlistImage> FlistImageStore::Pull(const std::string& ref, const s
     timeouts.stall = options_.stall_timeout;
     absl::StatusOr<image::HttpResponse> response = image::HttpDo(request, timeouts, cancelled);
     out.close();
+    const bool written = static_cast<bool>(out);
     unsigned char digest[32];
     unsigned int digest_len = 0;
     EVP_DigestFinal_ex(sha, digest, &digest_len);
@@ -183,6 +193,10 @@ absl::StatusOr<FlistImage> FlistImageStore::Pull(const std::string& ref, const s
                  : absl::UnknownError(absl::StrCat("download flist ", url, ": HTTP ", response->status));
       continue;
     }
+    if (!written) {
+      unlink(tmp.c_str());
+      return absl::ResourceExhaustedError(absl::StrCat("write ", tmp, " failed"));
+    }
     // Only a file that parses as an flist becomes an image.
     absl::StatusOr<flist::Flist> parsed = flist::ReadFlistFile(tmp);
     if (!parsed.ok()) {
@@ -198,6 +212,11 @@ absl::StatusOr<FlistImage> FlistImageStore::Pull(const std::string& ref, const s
     image.file_size = received;
     image.size = parsed->Stats().regular_bytes;
     if (image.size == 0) image.size = received;  // the kubelet wants size > 0
+    // On disk before the index names it: a crash must not leave an image whose file is empty.
+    if (absl::Status s = fs::SyncFile(tmp); !s.ok()) {
+      unlink(tmp.c_str());
+      return absl::Status(s.code(), absl::StrCat("store flist ", image.path, ": ", s.message()));
+    }
     if (rename(tmp.c_str(), image.path.c_str()) != 0) {
       int err = errno;
       unlink(tmp.c_str());

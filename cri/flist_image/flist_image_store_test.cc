@@ -1,6 +1,13 @@
 #include "cri/flist_image/flist_image_store.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
 
 namespace flint::flist_image {
 namespace {
@@ -39,6 +46,37 @@ TEST(FlistReferenceTest, ResolvesHubsMirrorsAndUrls) {
   EXPECT_FALSE(ResolveFlistReference("ftp://x/a.fl", options).ok());
   EXPECT_FALSE(ResolveFlistReference("name.fl", options).ok());
   EXPECT_FALSE(ResolveFlistReference("host/a/../../b.fl", options).ok());
+}
+
+// What a crash between writing a pulled flist and it reaching the disk leaves: an index naming a
+// file that is shorter than the download was (ext4 can keep the rename and lose the data).
+TEST(FlistImageStoreTest, OpenDropsImagesWhoseFileIsNotWholeOrMissing) {
+  char dir_template[] = "/tmp/flist-store-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string root = dir_template;
+  ASSERT_TRUE(fs::MakeDirs(root + "/sha256", 0711).ok());
+  const std::string whole(64, 'w');
+  ASSERT_TRUE(fs::WriteFileAtomic(root + "/sha256/aaaa", whole, 0600).ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(root + "/sha256/bbbb", "", 0600).ok());
+  nlohmann::json index = {{"images",
+                           {{{"id", "sha256:aaaa"}, {"names", {"hub/a.fl:latest"}}, {"file_size", whole.size()}},
+                            {{"id", "sha256:bbbb"}, {"names", {"hub/b.fl:latest"}}, {"file_size", 4096}},
+                            {{"id", "sha256:cccc"}, {"names", {"hub/c.fl:latest"}}, {"file_size", 10}}}}};
+  ASSERT_TRUE(fs::WriteFileAtomic(root + "/index.json", index.dump(), 0600).ok());
+
+  FlistStoreOptions options;
+  options.root = root;
+  auto store = FlistImageStore::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::vector<FlistImage> images = (*store)->List();
+  ASSERT_EQ(images.size(), 1u);
+  EXPECT_EQ(images[0].id, "sha256:aaaa");
+  EXPECT_TRUE((*store)->Find("hub/a.fl:latest").has_value());
+  EXPECT_FALSE((*store)->Find("hub/b.fl:latest").has_value());
+  struct stat st {};
+  EXPECT_NE(stat((root + "/sha256/bbbb").c_str(), &st), 0) << "the partial file is removed";
+  EXPECT_EQ(stat((root + "/sha256/aaaa").c_str(), &st), 0);
+  (void)fs::RemoveAll(root);
 }
 
 }  // namespace
