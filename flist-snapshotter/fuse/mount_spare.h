@@ -21,10 +21,12 @@ namespace flint::flist {
 
 struct FlistMountSpareOptions {
   std::string binary;  // flist-mount
-  // After a spare is used, the next one starts this much later. It starts under SCHED_IDLE
-  // (and switches to normal scheduling when it gets a mount), so its start-up work only uses
-  // CPU that the container start which used the last one leaves idle.
-  absl::Duration refill_delay = absl::ZeroDuration();
+  // After a spare is used, the next one starts this much later, under SCHED_IDLE (it switches
+  // to normal scheduling when it gets a mount). SCHED_IDLE alone is not enough: starting one
+  // (exec, page faults, its 8 MiB of buffers) slowed the container start that had just taken
+  // the last spare by ~10 ms on a 2-core VM, so it waits until that start is over. A second
+  // mount within the delay runs flist-mount itself, as it would without a spare.
+  absl::Duration refill_delay = absl::Seconds(1);
   absl::Duration ready_timeout = absl::Seconds(60);  // SCHED_IDLE: a busy node starts it slowly
   absl::Duration retry_delay = absl::Seconds(30);  // after a spare failed to start
 };
