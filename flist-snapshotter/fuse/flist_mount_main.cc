@@ -49,6 +49,7 @@
 #include "flist-snapshotter/flist/flist_reader.h"
 #include "flist-snapshotter/fuse/block_buffers.h"
 #include "flist-snapshotter/fuse/flist_mount.h"
+#include "flist-snapshotter/pack/v2_writer.h"
 #include "flist-snapshotter/store/routed_store.h"
 #include "flist-snapshotter/util/absl_compat.h"
 
@@ -282,6 +283,7 @@ int SpareMain(int control_fd) {
   setsid();
   RedirectStdioToDevNull();
   const bool codecs_warm = flint::flist::WarmUpBlockCodecs().ok();
+  (void)flint::flist::WarmUpV2ReadWrite();  // only makes the first read of a flist faster
   flint::flist::PrefaultBlockBuffers(kSparePrefaultBytes);
   if (!WriteAll(control_fd, "ready " + std::to_string(getpid()) + "\n")) return 0;
 

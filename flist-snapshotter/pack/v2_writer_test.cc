@@ -185,6 +185,22 @@ TEST_F(PackTest, FailsCleanlyOnMissingSource) {
   EXPECT_FALSE(fs::exists(out_ + ".tmp-" + std::to_string(getpid())));
 }
 
+TEST(WarmUpV2ReadWriteTest, RoundTripsInMemoryAndLeavesNoDescriptorOrFile) {
+  char cwd_template[] = "/tmp/warm-up-cwd-XXXXXX";
+  ASSERT_NE(mkdtemp(cwd_template), nullptr);
+  const fs::path previous = fs::current_path();
+  fs::current_path(cwd_template);
+  auto open_fds = [] { return std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator()); };
+  const auto before = open_fds();
+  absl::Status first = WarmUpV2ReadWrite();
+  ASSERT_TRUE(first.ok()) << first;
+  ASSERT_TRUE(WarmUpV2ReadWrite().ok());  // again: nothing left over from the first
+  EXPECT_EQ(open_fds(), before);
+  EXPECT_TRUE(fs::is_empty(cwd_template)) << "the warm-up wrote a file";
+  fs::current_path(previous);
+  fs::remove_all(cwd_template);
+}
+
 TEST(RedactStoreUrlTest, StripsPasswords) {
   EXPECT_EQ(RedactStoreUrl("zdb://:pw@hub:9900/ns"), "zdb://hub:9900/ns");
   EXPECT_EQ(RedactStoreUrl("redis://u:pw@h:1"), "redis://u@h:1");
