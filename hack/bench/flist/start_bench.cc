@@ -191,6 +191,8 @@ class Driver {
     auto t4 = Clock::now();
     std::printf("pull_s=%.3f create_s=%.3f start_s=%.3f first_output_s=%.3f line=\"%s\"", Seconds(t1 - t0),
                 Seconds(t2 - t0), Seconds(t3 - t0), Seconds(t4 - t0), line.c_str());
+    // CLOCK_MONOTONIC of the window, to line it up with a trace (perf record -k CLOCK_MONOTONIC)
+    std::printf(" window_monotonic_s=%.6f-%.6f", Seconds(t0.time_since_epoch()), Seconds(t4.time_since_epoch()));
     return 0;
   }
 
