@@ -383,10 +383,14 @@ absl::Status BlockCache::Store(const BlockRef& ref, const std::string& plain) {
 
 absl::StatusOr<std::shared_ptr<const std::string>> BlockCache::FetchNow(const BlockRef& ref,
                                                                         BlockFormat format,
-                                                                        BlockStore& store) {
+                                                                        BlockStore& store,
+                                                                        bool* already_cached) {
   // A fetch that finished between our miss and taking the lead has stored it.
   std::string plain;
-  if (ReadCached(ref, 0, nullptr, 0, &plain).ok()) return std::make_shared<const std::string>(std::move(plain));
+  if (ReadCached(ref, 0, nullptr, 0, &plain).ok()) {
+    *already_cached = true;
+    return std::make_shared<const std::string>(std::move(plain));
+  }
 
   const std::string hex = HexEncode(ref.id);
   const auto start = std::chrono::steady_clock::now();
@@ -403,6 +407,10 @@ absl::StatusOr<std::shared_ptr<const std::string>> BlockCache::FetchNow(const Bl
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count());
   fetch_micros_total_ += micros;
   AtomicMax(fetch_micros_max_, micros);
+  // Racing updates may drop a sample; this only steers prefetch depth.
+  const uint64_t recent = fetch_micros_recent_.load(std::memory_order_relaxed);
+  const uint64_t sample = std::max<uint64_t>(micros, 1);
+  fetch_micros_recent_.store(recent == 0 ? sample : (3 * recent + sample) / 4, std::memory_order_relaxed);
   int bucket = 0;
   while (bucket < kFetchLatencyBuckets && micros > (kFetchBucketFirstMicros << bucket)) ++bucket;
   ++fetch_latency_buckets_[bucket];
@@ -411,12 +419,14 @@ absl::StatusOr<std::shared_ptr<const std::string>> BlockCache::FetchNow(const Bl
     return absl::DataLossError(absl::StrCat("block ", hex, " from ", store.Describe(), ": ",
                                             decoded.status().message()));
   }
-  auto shared = std::make_shared<const std::string>(*std::move(decoded));
-  if (auto s = Store(ref, *shared); !s.ok()) {
+  return std::make_shared<const std::string>(*std::move(decoded));
+}
+
+void BlockCache::StoreFetched(const BlockRef& ref, const std::string& plain) {
+  if (auto s = Store(ref, plain); !s.ok()) {
     ++write_errors_;
-    FLINT_LOG(WARN) << "block cache: cannot store block " << hex << ": " << s.message();
+    FLINT_LOG(WARN) << "block cache: cannot store block " << HexEncode(ref.id) << ": " << s.message();
   }
-  return shared;
 }
 
 absl::StatusOr<std::shared_ptr<const std::string>> BlockCache::Fetch(const BlockRef& ref, BlockFormat format,
@@ -439,11 +449,12 @@ absl::StatusOr<std::shared_ptr<const std::string>> BlockCache::Fetch(const Block
     return flight->plain;
   }
 
-  auto result = FetchNow(ref, format, store);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    flights_.erase(flight_key);
-  }
+  bool already_cached = false;
+  auto result = FetchNow(ref, format, store, &already_cached);
+  // Waiters get the block before it is written to disk: on a busy node the
+  // write can take longer than the fetch. The flight stays registered until
+  // the file is in place, so a reader arriving meanwhile joins it (and gets
+  // the block at once) instead of fetching it again.
   {
     std::lock_guard<std::mutex> lock(flight->mu);
     flight->done = true;
@@ -454,6 +465,11 @@ absl::StatusOr<std::shared_ptr<const std::string>> BlockCache::Fetch(const Block
     }
   }
   flight->done_cv.notify_all();
+  if (result.ok() && !already_cached) StoreFetched(ref, **result);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    flights_.erase(flight_key);
+  }
   return result;
 }
 

@@ -125,6 +125,9 @@ class BlockCache {
   bool Contains(std::string_view id) const;
   std::string PathFor(std::string_view id) const;
   BlockCacheStats stats() const;
+  // Time of a recent store fetch (get and decode), averaged over the last few;
+  // 0 before the first. How far ahead a sequential reader needs blocks fetched.
+  uint64_t recent_fetch_micros() const { return fetch_micros_recent_.load(std::memory_order_relaxed); }
   const BlockCacheOptions& options() const { return options_; }
 
  private:
@@ -162,9 +165,13 @@ class BlockCache {
   // Fetches through the single-flight table.
   absl::StatusOr<std::shared_ptr<const std::string>> Fetch(const BlockRef& ref, BlockFormat format,
                                                            BlockStore& store);
+  // Gets and decodes the block (not stored yet); *already_cached when another
+  // fetch stored it between our miss and taking the lead.
   absl::StatusOr<std::shared_ptr<const std::string>> FetchNow(const BlockRef& ref, BlockFormat format,
-                                                              BlockStore& store);
+                                                              BlockStore& store, bool* already_cached);
   absl::Status Store(const BlockRef& ref, const std::string& plain);
+  // Store(), with a failure counted and logged: the block is still served.
+  void StoreFetched(const BlockRef& ref, const std::string& plain);
   void Touch(const std::string& hex);
 
   BlockCacheOptions options_;
@@ -177,6 +184,7 @@ class BlockCache {
   std::atomic<uint64_t> hits_{0}, misses_{0}, coalesced_{0}, fetches_{0}, fetch_errors_{0},
       bytes_fetched_{0}, fetch_micros_total_{0}, fetch_micros_max_{0}, evictions_{0}, write_errors_{0};
   std::array<std::atomic<uint64_t>, kFetchLatencyBuckets + 1> fetch_latency_buckets_{};
+  std::atomic<uint64_t> fetch_micros_recent_{0};
   std::atomic<uint64_t> temp_counter_{0};
   std::thread indexer_;
 };

@@ -1,6 +1,8 @@
 #include "flist-snapshotter/cache/block_cache.h"
 #include "flist-snapshotter/cache/shared_ledger.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <random>
 #include <thread>
 #include <vector>
@@ -149,6 +152,50 @@ TEST_F(BlockCacheTest, ConcurrentMissesShareOneFetch) {
   EXPECT_GE(s.coalesced, 1u);
 }
 
+TEST_F(BlockCacheTest, WaitersGetTheBlockBeforeItIsWrittenToDisk) {
+  const std::string plain = RandomBytes(200000, 3);
+  const BlockRef ref = AddBlock(plain);
+  auto cache = OpenCache();
+  const std::string hex = HexEncode(ref.id);
+  const std::string block_file = root_ + "/cache/" + hex.substr(0, 2) + "/" + hex;
+  // Holding the ledger lock stalls the fetching thread where it links the
+  // block file into place, i.e. after the fetch and before the block is on disk
+  // (it then holds the cache's mutex too, so no other reader can start meanwhile).
+  const int ledger_fd = open((root_ + "/cache/.ledger").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(ledger_fd, 0);
+  ASSERT_EQ(flock(ledger_fd, LOCK_EX), 0);
+  bool unlocked = false;
+  auto unlock = [&] {
+    if (!unlocked) flock(ledger_fd, LOCK_UN);
+    unlocked = true;
+  };
+  store_->delay_ms = 200;
+  absl::Status prefetched = absl::UnknownError("not run");
+  std::thread leader([&] { prefetched = cache->Prefetch(ref, BlockFormat::kV2, *store_); });
+  for (int i = 0; i < 500 && store_->gets == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  auto read_at = [&](uint64_t offset) {
+    return std::async(std::launch::async, [&, offset]() -> std::string {
+      char buf[64];
+      auto n = cache->ReadBlock(ref, BlockFormat::kV2, *store_, offset, buf, sizeof(buf));
+      return n.ok() ? std::string(buf, *n) : n.status().ToString();
+    });
+  };
+  // Joins the fetch in flight and gets the block while it is still being written.
+  auto waiter = read_at(1000);
+  const bool waiter_done = waiter.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  const bool on_disk_before_unlock = std::filesystem::exists(block_file);
+  unlock();
+  leader.join();
+  close(ledger_fd);
+  ASSERT_TRUE(waiter_done) << "a waiter blocked until the block was written to disk";
+  EXPECT_EQ(waiter.get(), plain.substr(1000, 64));
+  EXPECT_FALSE(on_disk_before_unlock);
+  EXPECT_TRUE(prefetched.ok()) << prefetched;
+  EXPECT_EQ(store_->gets, 1);
+  EXPECT_TRUE(std::filesystem::exists(block_file));
+  EXPECT_TRUE(cache->Contains(ref.id));
+}
+
 TEST_F(BlockCacheTest, EvictsLeastRecentlyUsedAboveLimit) {
   std::vector<BlockRef> refs;
   for (uint32_t i = 0; i < 4; ++i) refs.push_back(AddBlock(RandomBytes(100000, 10 + i)));
@@ -234,7 +281,7 @@ TEST_F(BlockCacheTest, ReopenTrustsTheLedgerAndRecountsWithoutOne) {
   // The total is taken as it stands, not recounted (a crash between storing and
   // counting a block leaves it low until an eviction recounts the directory).
   {
-    SharedLedger::Open(cache_dir + "/.ledger").value()->Update([&](uint64_t& total) { total = on_disk - 100; });
+    ASSERT_TRUE(SharedLedger::Open(cache_dir + "/.ledger").value()->Update([&](uint64_t& total) { total = on_disk - 100; }).ok());
     auto cache = OpenCache();
     EXPECT_EQ(cache->stats().shared_bytes, on_disk - 100);
   }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <string_view>
 #include <vector>
@@ -336,12 +337,32 @@ bool FlistFs::ReplyFromCacheFiles(fuse_req_t req, const Entry& e, uint64_t offse
   return true;
 }
 
+namespace {
+int64_t SteadyMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+int64_t FlistFs::FetchAhead(const OpenFile& file, int64_t now_micros, int64_t window) const {
+  const auto fetch_micros = static_cast<int64_t>(cache_->recent_fetch_micros());
+  const int64_t elapsed = now_micros - file.run_start_micros;
+  const uint64_t bytes = file.run_end_byte - file.run_start_byte;
+  if (fetch_micros == 0 || elapsed <= 0 || bytes == 0) return window;
+  const int64_t micros_per_block =
+      std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(elapsed) * kBlockSize / static_cast<double>(bytes)));
+  const int64_t needed = 1 + (fetch_micros + micros_per_block - 1) / micros_per_block;
+  return std::min(window, needed);
+}
+
 void FlistFs::MaybePrefetch(OpenFile& file, const Entry& entry, uint64_t offset, size_t size) {
   if (options_.prefetch_blocks <= 0) return;
   const int64_t first = static_cast<int64_t>(offset / kBlockSize);
   const int64_t last = static_cast<int64_t>((offset + size - 1) / kBlockSize);
+  const int64_t now = SteadyMicros();
   int64_t from = 0;
   int64_t to = 0;
+  int64_t fetch_to = 0;
   {
     std::lock_guard<std::mutex> lock(file.mu);
     // Sequential: this read starts in the block the previous one ended in or
@@ -352,6 +373,12 @@ void FlistFs::MaybePrefetch(OpenFile& file, const Entry& entry, uint64_t offset,
                             (file.last_block >= 0 && first >= file.last_block - 1 && first <= file.last_block);
     const int64_t furthest = std::max(file.last_block, last);
     file.last_block = furthest;
+    if (!sequential || file.run_start_micros == 0) {  // a new run starts here
+      file.run_start_byte = offset;
+      file.run_start_micros = now;
+      file.run_end_byte = offset;
+    }
+    file.run_end_byte = std::max<uint64_t>(file.run_end_byte, offset + size);
     if (!sequential) {
       file.window = 0;
       return;
@@ -360,19 +387,27 @@ void FlistFs::MaybePrefetch(OpenFile& file, const Entry& entry, uint64_t offset,
                                    : std::min<int64_t>(file.window * 2, options_.prefetch_blocks);
     from = std::max(furthest + 1, file.prefetched_upto + 1);
     to = std::min<int64_t>(furthest + file.window, static_cast<int64_t>(entry.blocks.size()) - 1);
+    fetch_to = furthest + FetchAhead(file, now, file.window);
     if (from > to) return;
     file.prefetched_upto = to;
   }
-  SchedulePrefetch(entry, from, to);
+  const int64_t handled = SchedulePrefetch(entry, from, to, /*advise_cached=*/true, fetch_to);
+  if (handled < to) {
+    std::lock_guard<std::mutex> lock(file.mu);
+    // The rest waits for later reads (unless another read moved on meanwhile).
+    if (file.prefetched_upto == to) file.prefetched_upto = handled;
+  }
 }
 
-void FlistFs::SchedulePrefetch(const Entry& entry, int64_t from, int64_t to, bool advise_cached) {
+int64_t FlistFs::SchedulePrefetch(const Entry& entry, int64_t from, int64_t to, bool advise_cached,
+                                  int64_t fetch_to) {
   for (int64_t b = from; b <= to; ++b) {
     const BlockRef& ref = entry.blocks[static_cast<size_t>(b)];
     if (cache_->Contains(ref.id)) {
       if (advise_cached) cache_->AdviseWillNeed(ref.id);
       continue;
     }
+    if (b > fetch_to) return b - 1;
     {
       std::lock_guard<std::mutex> lock(prefetch_mu_);
       if (!prefetch_inflight_.insert(ref.id).second) continue;
@@ -393,6 +428,7 @@ void FlistFs::SchedulePrefetch(const Entry& entry, int64_t from, int64_t to, boo
       prefetch_inflight_.erase(ref.id);
     }
   }
+  return to;
 }
 
 void FlistFs::OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {

@@ -28,7 +28,10 @@ struct FlistFsOptions {
   // After a sequential read, fetch up to this many following blocks in the
   // background (0 disables prefetch). Like the kernel's readahead the window
   // starts small (2 blocks) and doubles while the reads stay sequential, so
-  // a short read does not pay for a long prefetch on a busy CPU.
+  // a short read does not pay for a long prefetch on a busy CPU. Blocks not
+  // cached are fetched only as far ahead as hides the store's recent fetch
+  // time at the reader's pace (at least 2 blocks): a reader slower than the
+  // store does not make us fetch megabytes it may never read.
   int prefetch_blocks = 8;
   // On open, fetch this many first blocks of the file in the background: a
   // program started from the flist faults its binary and libraries in one
@@ -79,7 +82,16 @@ class FlistFs {
     int64_t last_block = -1;       // last block index read through this handle
     int64_t prefetched_upto = -1;  // highest block index already scheduled
     int64_t window = 0;            // blocks ahead to prefetch now; doubles up to prefetch_blocks
+    // The reader's pace over its current sequential run: where and when the
+    // run started, and the furthest byte read since.
+    uint64_t run_start_byte = 0;
+    int64_t run_start_micros = 0;
+    uint64_t run_end_byte = 0;
   };
+  // How many blocks past the furthest one read a sequential reader needs
+  // fetched, at most `window`: the store's recent fetch time over the time
+  // the reader takes per block, plus one (`window` until both are known).
+  int64_t FetchAhead(const OpenFile& file, int64_t now_micros, int64_t window) const;
 
   const Entry* EntryOf(fuse_ino_t ino) const;
   struct stat Attr(uint32_t index) const;
@@ -87,8 +99,11 @@ class FlistFs {
   void MaybePrefetch(OpenFile& file, const Entry& entry, uint64_t offset, size_t size);
   // Queues blocks [from, to] of the entry that are not cached; cached ones get a
   // WILLNEED hint when `advise_cached` (a sequential reader will want them next;
-  // on every open of a cached file the hint would only cost syscalls).
-  void SchedulePrefetch(const Entry& entry, int64_t from, int64_t to, bool advise_cached = true);
+  // on every open of a cached file the hint would only cost syscalls). Stops
+  // at the first block past `fetch_to` that is not cached; returns the last
+  // block handled.
+  int64_t SchedulePrefetch(const Entry& entry, int64_t from, int64_t to, bool advise_cached = true,
+                           int64_t fetch_to = INT64_MAX);
 
   // Request handlers (called through Ops()).
   void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);

@@ -393,6 +393,35 @@ TEST_F(FlistMountTest, SequentialReadPrefetchesTheNextBlocks) {
   EXPECT_EQ(counting_->gets, 6);  // every block exactly once
 }
 
+// A reader much slower than the store gets blocks fetched only a little ahead of
+// it (the prefetch window would otherwise grow to the whole 6-block file);
+// read to the end, every block is still fetched exactly once.
+TEST_F(FlistMountTest, SlowSequentialReaderIsPrefetchedOnlyAsFarAsItNeeds) {
+  PackToDir();
+  Mount(/*prefetch_blocks=*/8, nullptr, /*read_ahead_kb=*/0);
+  const int fd = open((mnt_ + "/big.bin").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::string got;
+  char buf[32 * 1024];
+  // 20 reads of 32 KiB, 10 ms apart: ~160 ms per block against a fetch from a
+  // local directory of a few ms.
+  for (int i = 0; i < 20; ++i) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    ASSERT_EQ(n, static_cast<ssize_t>(sizeof(buf)));
+    got.append(buf, static_cast<size_t>(n));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  mount_->WaitPrefetchIdle();
+  // Read so far: block 0 and part of 1 (the kernel reads 128 KiB ahead).
+  EXPECT_LE(counting_->gets, 4) << "prefetched further than a slow reader needs";
+  EXPECT_GE(counting_->gets, 3) << "no prefetch ahead of the reader";
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) got.append(buf, static_cast<size_t>(n));
+  close(fd);
+  EXPECT_EQ(got, big_);
+  mount_->WaitPrefetchIdle();
+  EXPECT_EQ(counting_->gets, 6);
+}
+
 // Opening a file queues its first blocks (a binary being exec'd faults them in
 // one at a time); reading them afterwards costs no fetch.
 TEST_F(FlistMountTest, OpenPrefetchesTheFirstBlocks) {
