@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -66,13 +67,36 @@ class FlistE2E : public PodTestBase {
                        "/flint/busybox.fl --store dir://" + store_ + " >" + work_ + "/pack.log 2>&1";
     ASSERT_EQ(Shell(pack), 0) << fs::ReadFile(work_ + "/pack.log").value_or("");
     total_blocks_ = CountFiles(store_);
-    port_ = 30000 + getpid() % 20000;
-    httpd_ = fork();
-    if (httpd_ == 0) {
-      execl("/bin/busybox", "busybox", "httpd", "-f", "-p", ("127.0.0.1:" + std::to_string(port_)).c_str(), "-h",
-            hub_.c_str(), nullptr);
-      _exit(127);
+    // A port the kernel just called free can be taken before httpd binds it (httpd then exits
+    // with "Address already in use"): start it until one attempt serves this test's hub, which
+    // a marker file tells apart from whatever else may listen there.
+    ASSERT_TRUE(fs::WriteFileAtomic(hub_ + "/flint/hub-marker", work_).ok());
+    for (int attempt = 0; attempt < 5 && httpd_ <= 0; ++attempt) {
+      port_ = FreeLoopbackPort();
+      ASSERT_GT(port_, 0);
+      httpd_ = fork();
+      if (httpd_ == 0) {
+        execl("/bin/busybox", "busybox", "httpd", "-f", "-p", ("127.0.0.1:" + std::to_string(port_)).c_str(), "-h",
+              hub_.c_str(), nullptr);
+        _exit(127);
+      }
+      ASSERT_GT(httpd_, 0);
+      bool listening = false;
+      bool exited = false;
+      for (int i = 0; i < 250 && !listening && !exited; ++i) {
+        exited = waitpid(httpd_, nullptr, WNOHANG) == httpd_;  // could not bind
+        listening = !exited && HttpGet(port_, "/flint/hub-marker").find(work_) != std::string::npos;
+        if (!listening && !exited) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      if (!listening) {
+        if (!exited) {
+          kill(httpd_, SIGKILL);
+          waitpid(httpd_, nullptr, 0);
+        }
+        httpd_ = -1;
+      }
     }
+    ASSERT_GT(httpd_, 0) << "busybox httpd did not start listening on loopback";
     hub_addr_ = "127.0.0.1:" + std::to_string(port_);
     PodTestBase::SetUp();
   }
