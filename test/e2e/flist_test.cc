@@ -141,15 +141,12 @@ class FlistE2E : public PodTestBase {
 TEST_F(FlistE2E, PullOnlyMetadataThenRunLazily) {
   std::string ref = hub_addr_ + "/flint/busybox.fl";
   // PullImage with the kubelet's :latest appended.
-  std::string image_id;
-  for (int i = 0; i < 20 && image_id.empty(); ++i) {  // httpd may still be starting
-    v1::PullImageRequest request;
-    request.mutable_image()->set_image(ref + ":latest");
-    v1::PullImageResponse response;
-    grpc::Status status = flintd_->images().PullImage(Context(60).get(), request, &response);
-    if (status.ok()) image_id = response.image_ref();
-    else std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  v1::PullImageRequest pull;
+  pull.mutable_image()->set_image(ref + ":latest");
+  v1::PullImageResponse pulled;
+  grpc::Status pull_status = flintd_->images().PullImage(Context(60).get(), pull, &pulled);
+  ASSERT_TRUE(pull_status.ok()) << pull_status.error_message();
+  const std::string image_id = pulled.image_ref();
   ASSERT_THAT(image_id, testing::StartsWith("sha256:"));
   std::string cache = flintd_->dir() + "/root/flist/cache";
   EXPECT_EQ(CountFiles(cache), 0u) << "PullImage fetched blocks";
@@ -270,12 +267,7 @@ TEST_F(FlistE2E, MissingFlistIsNotFoundAndCorruptFlistIsRejected) {
   v1::PullImageRequest request;
   request.mutable_image()->set_image(hub_addr_ + "/flint/nope.fl:latest");
   v1::PullImageResponse response;
-  grpc::Status status;
-  for (int i = 0; i < 20; ++i) {
-    status = flintd_->images().PullImage(Context(60).get(), request, &response);
-    if (status.error_code() != grpc::StatusCode::UNKNOWN) break;  // httpd not up yet
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  grpc::Status status = flintd_->images().PullImage(Context(60).get(), request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
   ASSERT_TRUE(fs::WriteFileAtomic(hub_ + "/flint/garbage.fl", "this is not an flist").ok());
   request.mutable_image()->set_image(hub_addr_ + "/flint/garbage.fl");
