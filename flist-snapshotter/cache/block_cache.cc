@@ -436,6 +436,13 @@ absl::StatusOr<std::shared_ptr<const std::string>> BlockCache::Fetch(const Block
   bool leader = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (auto failed = slow_failures_.find(flight_key); failed != slow_failures_.end()) {
+      if (std::chrono::steady_clock::now() - failed->second.at < options_.slow_failure_memory) {
+        ++slow_failures_repeated_;
+        return failed->second.status;
+      }
+      slow_failures_.erase(failed);
+    }
     auto [it, inserted] = flights_.try_emplace(flight_key);
     if (inserted) it->second = std::make_shared<Flight>();
     flight = it->second;
@@ -469,6 +476,13 @@ absl::StatusOr<std::shared_ptr<const std::string>> BlockCache::Fetch(const Block
   {
     std::lock_guard<std::mutex> lock(mu_);
     flights_.erase(flight_key);
+    if (absl::IsDeadlineExceeded(result.status()) && options_.slow_failure_memory.count() > 0) {
+      const auto now = std::chrono::steady_clock::now();
+      if (slow_failures_.size() >= 1024) {  // a store down for long: forget the old ones
+        std::erase_if(slow_failures_, [&](const auto& f) { return now - f.second.at >= options_.slow_failure_memory; });
+      }
+      slow_failures_[flight_key] = SlowFailure{result.status(), now};
+    }
   }
   return result;
 }
@@ -523,6 +537,7 @@ BlockCacheStats BlockCache::stats() const {
   s.fetch_micros_max = fetch_micros_max_;
   s.evictions = evictions_;
   s.write_errors = write_errors_;
+  s.slow_failures_repeated = slow_failures_repeated_;
   for (size_t i = 0; i < s.fetch_latency_buckets.size(); ++i) s.fetch_latency_buckets[i] = fetch_latency_buckets_[i];
   if (auto total = ledger_->Read(); total.ok()) s.shared_bytes = *total;
   std::lock_guard<std::mutex> lock(mu_);

@@ -51,6 +51,11 @@ struct BlockCacheOptions {
   bool fsync_writes = false;
   // Re-hash the plaintext on every hit (detects bit rot; costs CPU).
   bool verify_hits = false;
+  // A fetch that failed because the store was too slow (DeadlineExceeded) is
+  // answered with that failure for this long. The kernel follows a failed
+  // readahead with a read of its own at once, which would otherwise wait for
+  // the store's whole deadline a second time.
+  std::chrono::milliseconds slow_failure_memory{5000};
 };
 
 // Fetch latency histogram: bucket i counts fetches of at most kFetchBucketFirstMicros << i
@@ -64,6 +69,7 @@ struct BlockCacheStats {
   uint64_t coalesced = 0;      // misses that joined a fetch already in flight
   uint64_t fetches = 0;        // store GETs issued
   uint64_t fetch_errors = 0;   // GETs or decodes that failed
+  uint64_t slow_failures_repeated = 0;  // misses answered with a recent DeadlineExceeded
   uint64_t bytes_fetched = 0;  // raw bytes received from stores
   uint64_t fetch_micros_total = 0;
   uint64_t fetch_micros_max = 0;
@@ -180,9 +186,15 @@ class BlockCache {
   mutable std::mutex mu_;  // guards lru_ and flights_; taken before the ledger
   LruIndex lru_;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;  // by id+key
+  struct SlowFailure {
+    absl::Status status;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::unordered_map<std::string, SlowFailure> slow_failures_;  // by id+key, guarded by mu_
 
   std::atomic<uint64_t> hits_{0}, misses_{0}, coalesced_{0}, fetches_{0}, fetch_errors_{0},
-      bytes_fetched_{0}, fetch_micros_total_{0}, fetch_micros_max_{0}, evictions_{0}, write_errors_{0};
+      bytes_fetched_{0}, fetch_micros_total_{0}, fetch_micros_max_{0}, evictions_{0}, write_errors_{0},
+      slow_failures_repeated_{0};
   std::array<std::atomic<uint64_t>, kFetchLatencyBuckets + 1> fetch_latency_buckets_{};
   std::atomic<uint64_t> fetch_micros_recent_{0};
   std::atomic<uint64_t> temp_counter_{0};

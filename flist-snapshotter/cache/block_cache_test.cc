@@ -31,6 +31,7 @@ class CountingStore : public BlockStore {
   absl::StatusOr<std::string> Get(std::string_view id) override {
     ++gets;
     if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
+    if (failure != absl::StatusCode::kOk) return absl::Status(failure.load(), "store failure for the test");
     return inner_.Get(id);
   }
   absl::Status Put(std::string_view id, std::string_view data) override { return inner_.Put(id, data); }
@@ -39,6 +40,7 @@ class CountingStore : public BlockStore {
 
   std::atomic<int> gets{0};
   std::atomic<int> delay_ms{0};
+  std::atomic<absl::StatusCode> failure{absl::StatusCode::kOk};  // every Get fails with it when set
 
  private:
   BlockStore& inner_;
@@ -71,10 +73,12 @@ class BlockCacheTest : public ::testing::Test {
     return BlockRef{enc->id, enc->key};
   }
 
-  std::unique_ptr<BlockCache> OpenCache(uint64_t max_bytes = 0) {
+  std::unique_ptr<BlockCache> OpenCache(uint64_t max_bytes = 0,
+                                        std::chrono::milliseconds slow_failure_memory = std::chrono::seconds(5)) {
     BlockCacheOptions o;
     o.dir = root_ + "/cache";
     o.max_bytes = max_bytes;
+    o.slow_failure_memory = slow_failure_memory;
     auto c = BlockCache::Open(o);
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *std::move(c) : nullptr;
@@ -305,6 +309,38 @@ TEST_F(BlockCacheTest, CorruptStoreBlockIsAnErrorAndNotCached) {
   EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
   EXPECT_FALSE(cache->Contains(enc->id));
   EXPECT_EQ(cache->stats().fetch_errors, 1u);
+}
+
+TEST_F(BlockCacheTest, SlowStoreFailureIsRepeatedBrieflyWithoutAnotherFetch) {
+  const std::string plain = RandomBytes(10000, 8);
+  const BlockRef ref = AddBlock(plain);
+  auto cache = OpenCache(0, std::chrono::milliseconds(400));
+  store_->failure = absl::StatusCode::kDeadlineExceeded;
+  EXPECT_TRUE(absl::IsDeadlineExceeded(cache->GetBlock(ref, BlockFormat::kV2, *store_).status()));
+  ASSERT_EQ(store_->gets, 1);
+  // The store answers again, but the kernel's retry right after a failed read gets the failure.
+  store_->failure = absl::StatusCode::kOk;
+  auto again = cache->GetBlock(ref, BlockFormat::kV2, *store_);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(again.status())) << again.status();
+  EXPECT_EQ(store_->gets, 1);
+  EXPECT_EQ(cache->stats().slow_failures_repeated, 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(450));
+  auto later = cache->GetBlock(ref, BlockFormat::kV2, *store_);
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_EQ(*later, plain);
+  EXPECT_EQ(store_->gets, 2);
+}
+
+TEST_F(BlockCacheTest, FastStoreFailuresAreAskedAgain) {
+  const BlockRef ref = AddBlock(RandomBytes(10000, 9));
+  auto cache = OpenCache();
+  store_->failure = absl::StatusCode::kUnavailable;  // refused at once: asking again costs nothing
+  EXPECT_TRUE(absl::IsUnavailable(cache->GetBlock(ref, BlockFormat::kV2, *store_).status()));
+  EXPECT_TRUE(absl::IsUnavailable(cache->GetBlock(ref, BlockFormat::kV2, *store_).status()));
+  EXPECT_EQ(store_->gets, 2);
+  store_->failure = absl::StatusCode::kOk;
+  EXPECT_TRUE(cache->GetBlock(ref, BlockFormat::kV2, *store_).ok());
+  EXPECT_EQ(cache->stats().slow_failures_repeated, 0u);
 }
 
 TEST_F(BlockCacheTest, MissingBlockIsNotFound) {

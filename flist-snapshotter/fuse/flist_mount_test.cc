@@ -31,6 +31,7 @@
 #include "flist-snapshotter/flist/test_fixtures.h"
 #include "flist-snapshotter/pack/v2_writer.h"
 #include "flist-snapshotter/store/dir_store.h"
+#include "flist-snapshotter/store/resp_store.h"
 #include "flist-snapshotter/store/routed_store.h"
 #include "flist-snapshotter/store/test_servers.h"
 #include "gtest/gtest.h"
@@ -546,6 +547,32 @@ TEST_F(FlistMountTest, CorruptBlockInStoreIsEIO) {
   EXPECT_GE(mount_->stats().read_errors, 1u);
   // Other files are unaffected.
   EXPECT_EQ(ReadAll(mnt_ + "/etc/hostname"), "flint\n");
+}
+
+// A store that trickles a block (5 KB/s: 105 s for 512 KiB) fails the read at the store's reply
+// deadline instead of holding the reading process for as long as the store keeps sending.
+TEST_F(FlistMountTest, TricklingStoreIsEIOAtTheReplyDeadline) {
+  PackToDir();
+  testing::ScriptedRespServer server({"$524288\r\n" + std::string(524288, 'b') + "\r\n"}, 100,
+                                     std::chrono::milliseconds(20));
+  ASSERT_GT(server.port(), 0);
+  auto store = RespStore::Open("redis://127.0.0.1:" + std::to_string(server.port()), std::chrono::seconds(5), 1,
+                               std::chrono::seconds(1));
+  ASSERT_TRUE(store.ok()) << store.status();
+  Mount(0, store->get());
+  const int fd = open((mnt_ + "/big.bin").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  char buf[4096];
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(read(fd, buf, sizeof(buf)), -1);
+  EXPECT_EQ(errno, EIO);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  close(fd);
+  EXPECT_GE(elapsed, std::chrono::milliseconds(900));
+  EXPECT_LT(elapsed, std::chrono::seconds(10));
+  EXPECT_EQ(server.connections(), 1);
+  EXPECT_GE(mount_->stats().read_errors, 1u);
+  mount_.reset();  // unmount before the store goes
 }
 
 TEST_F(FlistMountTest, KernelChecksPermissionsForOtherUsers) {

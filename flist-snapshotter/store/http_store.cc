@@ -51,12 +51,17 @@ absl::StatusOr<HttpStore::Response> HttpStore::Fetch(const std::string& url, boo
   curl_api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, options_.connect_timeout_seconds);
   curl_api.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, options_.low_speed_bytes);
   curl_api.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, options_.low_speed_seconds);
+  curl_api.easy_setopt(c, CURLOPT_TIMEOUT, options_.total_timeout_seconds);
   curl_api.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
   curl_api.easy_setopt(c, CURLOPT_WRITEFUNCTION, OnData);
   curl_api.easy_setopt(c, CURLOPT_WRITEDATA, &sink);
   if (head_only) curl_api.easy_setopt(c, CURLOPT_NOBODY, 1L);
   CURLcode rc = curl_api.easy_perform(c);
   if (sink.overflow) return absl::DataLossError(absl::StrCat("GET ", url, ": response larger than ", kMaxBody));
+  if (rc == CURLE_OPERATION_TIMEDOUT) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("GET ", url, ": ", errbuf[0] != '\0' ? errbuf : curl_api.easy_strerror(rc)));
+  }
   if (rc != CURLE_OK) {
     return absl::UnavailableError(
         absl::StrCat("GET ", url, ": ", errbuf[0] != '\0' ? errbuf : curl_api.easy_strerror(rc)));

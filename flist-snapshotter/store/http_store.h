@@ -13,6 +13,9 @@ struct HttpStoreOptions {
   // A transfer slower than low_speed_bytes/s for low_speed_seconds is aborted.
   long low_speed_bytes = 1024;
   long low_speed_seconds = 20;
+  // A whole request (one block) taking longer than this is aborted, however
+  // steadily it trickles in.
+  long total_timeout_seconds = 60;
 };
 
 class HttpStore : public BlockStore {

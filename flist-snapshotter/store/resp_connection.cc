@@ -27,6 +27,13 @@ absl::Status IoError(std::string_view what) {
   return absl::UnavailableError(absl::StrCat(Av(what), ": ", std::strerror(errno)));
 }
 
+void SetSocketTimeout(int fd, int option, std::chrono::milliseconds timeout) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  setsockopt(fd, SOL_SOCKET, option, &tv, sizeof(tv));
+}
+
 absl::StatusOr<int> ConnectOne(const addrinfo* ai, std::chrono::milliseconds timeout) {
   int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
   if (fd < 0) return IoError("socket");
@@ -48,11 +55,8 @@ absl::StatusOr<int> ConnectOne(const addrinfo* ai, std::chrono::milliseconds tim
     }
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  SetSocketTimeout(fd, SO_RCVTIMEO, timeout);
+  SetSocketTimeout(fd, SO_SNDTIMEO, timeout);
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   return fd;
@@ -61,7 +65,8 @@ absl::StatusOr<int> ConnectOne(const addrinfo* ai, std::chrono::milliseconds tim
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RespConnection>> RespConnection::Connect(
-    const std::string& host, int port, std::chrono::milliseconds timeout) {
+    const std::string& host, int port, std::chrono::milliseconds io_timeout,
+    std::chrono::milliseconds reply_timeout) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -72,10 +77,10 @@ absl::StatusOr<std::unique_ptr<RespConnection>> RespConnection::Connect(
   }
   absl::Status last = absl::UnavailableError("no addresses");
   for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    auto fd = ConnectOne(ai, timeout);
+    auto fd = ConnectOne(ai, io_timeout);
     if (fd.ok()) {
       freeaddrinfo(res);
-      return std::unique_ptr<RespConnection>(new RespConnection(*fd));
+      return std::unique_ptr<RespConnection>(new RespConnection(*fd, io_timeout, reply_timeout));
     }
     last = fd.status();
   }
@@ -92,14 +97,42 @@ absl::StatusOr<RespReply> RespConnection::Command(const std::vector<std::string_
     req.append(a);
     req.append("\r\n");
   }
+  deadline_ = std::chrono::steady_clock::now() + reply_timeout_;
+  if (timeouts_shortened_) {
+    SetSocketTimeout(fd_, SO_RCVTIMEO, io_timeout_);
+    SetSocketTimeout(fd_, SO_SNDTIMEO, io_timeout_);
+    timeouts_shortened_ = false;
+  }
   size_t sent = 0;
   while (sent < req.size()) {
+    if (absl::Status s = BoundNextWait(SO_SNDTIMEO); !s.ok()) return s;
     ssize_t n = send(fd_, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return IoError("send");
+    if (n < 0) return WaitError("send");
     sent += static_cast<size_t>(n);
   }
   return ReadReply(0);
+}
+
+absl::Status RespConnection::BoundNextWait(int option) {
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
+  if (left.count() <= 0) {
+    return absl::DeadlineExceededError(absl::StrCat("reply not complete after ", reply_timeout_.count(), " ms"));
+  }
+  if (left < io_timeout_) {  // 0 would mean "no timeout"
+    SetSocketTimeout(fd_, option, std::max(left, std::chrono::milliseconds(1)));
+    timeouts_shortened_ = true;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RespConnection::WaitError(std::string_view what) {
+  if (errno != EAGAIN && errno != EWOULDBLOCK) return IoError(what);
+  if (std::chrono::steady_clock::now() >= deadline_) {
+    return absl::DeadlineExceededError(absl::StrCat("reply not complete after ", reply_timeout_.count(), " ms"));
+  }
+  return absl::DeadlineExceededError(absl::StrCat(Av(what), ": nothing for ", io_timeout_.count(), " ms"));
 }
 
 absl::Status RespConnection::Fill() {
@@ -109,9 +142,10 @@ absl::Status RespConnection::Fill() {
   }
   char chunk[64 * 1024];
   while (true) {
+    if (absl::Status s = BoundNextWait(SO_RCVTIMEO); !s.ok()) return s;
     ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return IoError("recv");
+    if (n < 0) return WaitError("recv");
     if (n == 0) return absl::UnavailableError("recv: connection closed by server");
     buf_.append(chunk, static_cast<size_t>(n));
     return absl::OkStatus();
@@ -126,10 +160,14 @@ absl::Status RespConnection::ReadBulk(size_t len, std::string* out) {
   std::memcpy(out->data(), buf_.data() + pos_, buffered);
   pos_ += buffered;
   size_t done = buffered;
+  auto with_progress = [&](const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrCat(s.message(), " (", done, " of ", len, " bytes of a bulk reply)"));
+  };
   while (done < len) {
+    if (absl::Status s = BoundNextWait(SO_RCVTIMEO); !s.ok()) return with_progress(s);
     ssize_t n = recv(fd_, out->data() + done, len - done, MSG_WAITALL);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return IoError("recv");
+    if (n < 0) return with_progress(WaitError("recv"));
     if (n == 0) return absl::UnavailableError("recv: connection closed by server");
     done += static_cast<size_t>(n);
   }

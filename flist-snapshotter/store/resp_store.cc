@@ -15,7 +15,8 @@ absl::Status ReplyError(std::string_view what, const RespReply& r) {
 
 absl::StatusOr<std::unique_ptr<RespStore>> RespStore::Open(std::string_view url,
                                                            std::chrono::milliseconds timeout,
-                                                           size_t max_connections) {
+                                                           size_t max_connections,
+                                                           std::chrono::milliseconds reply_timeout) {
   if (max_connections == 0) return absl::InvalidArgumentError("resp store: max_connections must be positive");
   auto parsed = ParseStoreUrl(url);
   if (!parsed.ok()) return parsed.status();
@@ -30,11 +31,11 @@ absl::StatusOr<std::unique_ptr<RespStore>> RespStore::Open(std::string_view url,
       return absl::InvalidArgumentError(absl::StrCat(parsed->Redacted(), ": database must be a number"));
     }
   }
-  return std::unique_ptr<RespStore>(new RespStore(*std::move(parsed), timeout, max_connections));
+  return std::unique_ptr<RespStore>(new RespStore(*std::move(parsed), timeout, max_connections, reply_timeout));
 }
 
 absl::StatusOr<std::unique_ptr<RespConnection>> RespStore::Connect() {
-  auto conn = RespConnection::Connect(url_.host, url_.port, timeout_);
+  auto conn = RespConnection::Connect(url_.host, url_.port, timeout_, reply_timeout_);
   if (!conn.ok()) return conn.status();
   const std::string ns = url_.path.size() > 1 ? url_.path.substr(1) : "";
   if (url_.scheme == "zdb" && !ns.empty() && ns != "default") {
@@ -117,6 +118,7 @@ absl::StatusOr<RespReply> RespStore::Run(const std::vector<std::string_view>& ar
     conn->reset();  // the stream may be out of sync; start over
     Discard();
     last = r.status();
+    if (absl::IsDeadlineExceeded(last)) break;
   }
   return absl::Status(last.code(), absl::StrCat(Describe(), ": ", last.message()));
 }

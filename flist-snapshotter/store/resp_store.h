@@ -25,9 +25,12 @@ class RespStore : public BlockStore {
  public:
   static constexpr size_t kDefaultMaxConnections = 4;
 
+  // `timeout` bounds connecting, each socket wait and the wait for a free
+  // connection; `reply_timeout` a whole command (see RespConnection).
   static absl::StatusOr<std::unique_ptr<RespStore>> Open(
       std::string_view url, std::chrono::milliseconds timeout = std::chrono::seconds(10),
-      size_t max_connections = kDefaultMaxConnections);
+      size_t max_connections = kDefaultMaxConnections,
+      std::chrono::milliseconds reply_timeout = RespConnection::kDefaultReplyTimeout);
 
   absl::StatusOr<std::string> Get(std::string_view id) override;
   absl::Status Put(std::string_view id, std::string_view data) override;
@@ -35,8 +38,9 @@ class RespStore : public BlockStore {
   std::string Describe() const override { return url_.Redacted(); }
 
  private:
-  RespStore(StoreUrl url, std::chrono::milliseconds timeout, size_t max_connections)
-      : url_(std::move(url)), timeout_(timeout), max_connections_(max_connections) {}
+  RespStore(StoreUrl url, std::chrono::milliseconds timeout, size_t max_connections,
+            std::chrono::milliseconds reply_timeout)
+      : url_(std::move(url)), timeout_(timeout), reply_timeout_(reply_timeout), max_connections_(max_connections) {}
   // A new connection with AUTH / SELECT done.
   absl::StatusOr<std::unique_ptr<RespConnection>> Connect();
   // An idle connection, a new one while under the limit, or the next one
@@ -46,11 +50,13 @@ class RespStore : public BlockStore {
   // Forgets a broken connection and the idle ones (after a server restart
   // they are as dead as this one).
   void Discard();
-  // Runs a command, on a fresh connection once more if the first one broke.
+  // Runs a command, on a fresh connection once more if the first one broke
+  // (not when it timed out: a slow server would only make the reader wait twice).
   absl::StatusOr<RespReply> Run(const std::vector<std::string_view>& args);
 
   StoreUrl url_;
   std::chrono::milliseconds timeout_;
+  std::chrono::milliseconds reply_timeout_;
   size_t max_connections_;
   std::mutex mu_;
   std::condition_variable returned_cv_;

@@ -1,3 +1,6 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -5,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +23,7 @@
 #include "flist-snapshotter/store/routed_store.h"
 #include "flist-snapshotter/store/store_url.h"
 #include "flist-snapshotter/store/test_servers.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace flint::flist {
@@ -161,6 +166,63 @@ TEST(RespConnectionTest, ServerClosingMidBulkIsUnavailable) {
   ASSERT_TRUE(conn.ok()) << conn.status();
   auto got = (*conn)->Command({"GET", "k"});
   EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable) << got.status();
+}
+
+// A 512 KiB block at 5 KB/s would take 105 s; the reply deadline ends it.
+std::string TricklingBlockReply() { return "$524288\r\n" + std::string(524288, 'b') + "\r\n"; }
+
+TEST(RespConnectionTest, TricklingReplyFailsAtTheReplyDeadline) {
+  auto server = std::make_unique<ScriptedRespServer>(std::vector<std::string>{TricklingBlockReply()}, 100,
+                                                     std::chrono::milliseconds(20));
+  ASSERT_GT(server->port(), 0);
+  // Every piece comes well within the 5 s socket timeout; only the 1 s deadline can end the reply.
+  auto conn = RespConnection::Connect("127.0.0.1", server->port(), std::chrono::seconds(5), std::chrono::seconds(1));
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  const auto start = std::chrono::steady_clock::now();
+  auto pending = std::async(std::launch::async, [&] { return (*conn)->Command({"GET", "k"}); });
+  if (pending.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    server.reset();  // closes the connection, so the command returns and the test can end
+    FAIL() << "the command was still waiting after 20 s";
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  auto got = pending.get();
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDeadlineExceeded) << got.status();
+  EXPECT_THAT(std::string(got.status().message()), ::testing::HasSubstr("of 524288 bytes"));
+  EXPECT_GE(elapsed, std::chrono::milliseconds(900));
+  EXPECT_LT(elapsed, std::chrono::seconds(10));
+}
+
+TEST(RespConnectionTest, SilentServerFailsAtTheSocketTimeout) {
+  // A listener nobody serves: the kernel completes the handshake, no reply ever comes.
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener, 4), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  auto conn = RespConnection::Connect("127.0.0.1", ntohs(addr.sin_port), std::chrono::milliseconds(500));
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  auto got = (*conn)->Command({"GET", "k"});
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDeadlineExceeded) << got.status();
+  EXPECT_THAT(std::string(got.status().message()), ::testing::HasSubstr("nothing for 500 ms"));
+  close(listener);
+}
+
+TEST(RespStoreTest, TricklingStoreFailsOnceWithoutARetry) {
+  ScriptedRespServer server({TricklingBlockReply()}, 100, std::chrono::milliseconds(20));
+  ASSERT_GT(server.port(), 0);
+  auto store = RespStore::Open("redis://127.0.0.1:" + std::to_string(server.port()), std::chrono::seconds(5), 1,
+                               std::chrono::seconds(1));
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto got = (*store)->Get(std::string(32, '\x01'));
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDeadlineExceeded) << got.status();
+  EXPECT_THAT(std::string(got.status().message()), ::testing::HasSubstr("redis://127.0.0.1:"));
+  // A second attempt would only make the reader wait as long again.
+  EXPECT_EQ(server.connections(), 1);
+  EXPECT_EQ(server.commands(), 1);
 }
 
 TEST(RespStoreTest, ContractAgainstRealRedis) {
@@ -322,8 +384,26 @@ TEST(HttpStoreTest, StalledServerTimesOut) {
   HttpStore store(server.base_url(), options);
   auto start = std::chrono::steady_clock::now();
   auto r = store.Get(std::string("\xab", 1));
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
+}
+
+TEST(HttpStoreTest, TricklingServerFailsAtTheTotalTimeout) {
+  HttpFileServer server;
+  ASSERT_TRUE(server.ok());
+  server.Set("/ab", std::string(50000, 'x'));  // 100 bytes per 20 ms: 10 s
+  server.SetTrickleMillis(20);
+  HttpStoreOptions options;
+  options.low_speed_bytes = 1;  // the trickle is fast enough for the low-speed check
+  options.low_speed_seconds = 1;
+  options.total_timeout_seconds = 1;
+  HttpStore store(server.base_url(), options);
+  auto start = std::chrono::steady_clock::now();
+  auto r = store.Get(std::string("\xab", 1));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_GE(elapsed, std::chrono::milliseconds(900));
+  EXPECT_LT(elapsed, std::chrono::seconds(6));
 }
 
 TEST(HttpStoreTest, ConnectionRefusedIsUnavailable) {

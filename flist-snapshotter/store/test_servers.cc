@@ -175,11 +175,16 @@ void HttpFileServer::Handle(int fd) {
   if (!found) body = "not found";
   resp += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
   if (method != "HEAD") resp += body;
+  const size_t head_bytes = resp.size() - (method != "HEAD" ? body.size() : 0);
   size_t sent = 0;
-  while (sent < resp.size()) {
-    ssize_t n = send(fd, resp.data() + sent, resp.size() - sent, MSG_NOSIGNAL);
+  while (sent < resp.size() && !stop_) {
+    const int trickle = trickle_millis_;
+    size_t piece = resp.size() - sent;
+    if (trickle > 0) piece = sent < head_bytes ? head_bytes - sent : std::min<size_t>(100, piece);
+    ssize_t n = send(fd, resp.data() + sent, piece, MSG_NOSIGNAL);
     if (n <= 0) return;
     sent += static_cast<size_t>(n);
+    if (trickle > 0 && sent > head_bytes) usleep(static_cast<useconds_t>(trickle) * 1000);
   }
 }
 
@@ -247,29 +252,47 @@ void DelayProxy::Pump(int from, int to, bool delayed, std::shared_ptr<std::atomi
   shutdown(to, SHUT_WR);
 }
 
-ScriptedRespServer::ScriptedRespServer(std::vector<std::string> replies) : replies_(std::move(replies)) {
+ScriptedRespServer::ScriptedRespServer(std::vector<std::string> replies, size_t piece_bytes,
+                                       std::chrono::milliseconds pause)
+    : replies_(std::move(replies)), piece_bytes_(piece_bytes), pause_(pause) {
   listener_ = ListenOnLoopback(1, &port_);
   if (listener_ >= 0) thread_ = std::thread([this] { Serve(); });
 }
 
 ScriptedRespServer::~ScriptedRespServer() {
+  stop_ = true;
   if (listener_ >= 0) shutdown(listener_, SHUT_RDWR);
   if (thread_.joinable()) thread_.join();
   if (listener_ >= 0) close(listener_);
 }
 
 void ScriptedRespServer::Serve() {
-  const int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-  if (fd < 0) return;
+  while (!stop_) {
+    const int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) return;
+    ++connections_;
+    ServeConnection(fd);
+    close(fd);
+  }
+}
+
+void ScriptedRespServer::ServeConnection(int fd) {
   char buf[4096];
   for (const std::string& reply : replies_) {
-    if (recv(fd, buf, sizeof(buf), 0) <= 0) break;  // one small command per reply
-    for (size_t off = 0; off < reply.size(); off += 1000) {
-      if (send(fd, reply.data() + off, std::min<size_t>(1000, reply.size() - off), MSG_NOSIGNAL) < 0) break;
-      if (off % 50000 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    pollfd readable{fd, POLLIN, 0};
+    while (!stop_ && poll(&readable, 1, 100) == 0) {
+    }
+    if (stop_ || recv(fd, buf, sizeof(buf), 0) <= 0) break;  // one small command per reply
+    ++commands_;
+    for (size_t off = 0; off < reply.size() && !stop_; off += piece_bytes_) {
+      if (send(fd, reply.data() + off, std::min(piece_bytes_, reply.size() - off), MSG_NOSIGNAL) < 0) break;
+      if (pause_.count() > 0) {
+        std::this_thread::sleep_for(pause_);
+      } else if (off % 50000 == 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
     }
   }
-  close(fd);
 }
 
 }  // namespace flint::flist::testing

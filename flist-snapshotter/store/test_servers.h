@@ -45,6 +45,9 @@ class HttpFileServer {
   void Set(const std::string& path, const std::string& body);
   // When set, every request waits this long before answering.
   void SetStallSeconds(int seconds) { stall_seconds_ = seconds; }
+  // When set, response bodies are sent 100 bytes at a time with this pause
+  // between pieces (headers at once).
+  void SetTrickleMillis(int millis) { trickle_millis_ = millis; }
   int requests() const { return requests_; }
 
  private:
@@ -55,6 +58,7 @@ class HttpFileServer {
   int port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> stall_seconds_{0};
+  std::atomic<int> trickle_millis_{0};
   std::atomic<int> requests_{0};
   std::mutex mu_;
   std::map<std::string, std::string> files_;
@@ -90,18 +94,30 @@ class DelayProxy {
   std::thread acceptor_;
 };
 
-// A one-connection RESP server that answers each command with the next canned
-// reply, written in 1000-byte pieces so that replies straddle recv() calls.
+// A RESP server that answers each command with the next canned reply, written
+// in `piece_bytes` pieces so that replies straddle recv() calls, with `pause`
+// after each piece (a server trickling its reply when non-zero). It serves one
+// connection at a time, each from the first reply.
 class ScriptedRespServer {
  public:
-  explicit ScriptedRespServer(std::vector<std::string> replies);
+  explicit ScriptedRespServer(std::vector<std::string> replies, size_t piece_bytes = 1000,
+                              std::chrono::milliseconds pause = std::chrono::milliseconds(0));
   ~ScriptedRespServer();
   int port() const { return port_; }  // 0 when it could not listen
+  // Connections accepted and commands received so far.
+  int connections() const { return connections_; }
+  int commands() const { return commands_; }
 
  private:
   void Serve();
+  void ServeConnection(int fd);
 
   std::vector<std::string> replies_;
+  size_t piece_bytes_;
+  std::chrono::milliseconds pause_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::atomic<int> commands_{0};
   int listener_ = -1;
   int port_ = 0;
   std::thread thread_;
