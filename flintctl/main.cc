@@ -33,7 +33,7 @@ void Usage(std::ostream& out) {
          "                         run one short-lived pod through flintd and print its output\n"
 #ifdef FLINT_HAVE_FLIST_CLI
          "  flist SUBCOMMAND ...   flist tools (inspect, ls, cat, verify, pack); `flintctl flist` for help\n"
-         "  flist pack-image IMAGE OUT.fl --store URL [--tag KEY=VALUE]...\n"
+         "  flist pack-image IMAGE OUT.fl --store URL [--route URL | --no-route] [--tag KEY=VALUE]...\n"
          "                         pack an OCI image flintd has pulled into an flist\n"
 #endif
       ;

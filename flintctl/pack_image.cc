@@ -58,7 +58,7 @@ bool LayerDirs(const std::string& socket, const std::string& image, std::vector<
 int RunPackImage(const std::string& socket, const std::vector<std::string>& args, std::ostream& out,
                  std::ostream& err) {
   if (args.size() < 2 || args[0].empty() || args[0][0] == '-') {
-    err << "usage: flintctl flist pack-image IMAGE OUT.fl --store URL [--tag KEY=VALUE]...\n";
+    err << "usage: flintctl flist pack-image IMAGE OUT.fl --store URL [--route URL | --no-route] [--tag KEY=VALUE]...\n";
     return 2;
   }
   std::vector<std::string> dirs;

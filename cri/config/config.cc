@@ -1,5 +1,6 @@
 #include "cri/config/config.h"
 
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -139,6 +140,36 @@ absl::Status ParseRuntimes(const YamlReader& r, const YAML::Node& node, const st
   return absl::OkStatus();
 }
 
+// A store URL flist-mount can open (the flist library checks the rest when it opens it).
+bool IsStoreUrl(const std::string& url) {
+  for (const char* scheme : {"zdb://", "redis://", "http://", "https://", "dir:///"}) {
+    if (url.rfind(scheme, 0) == 0 && url.size() > std::strlen(scheme)) return true;
+  }
+  return false;
+}
+
+absl::Status ParseHubStores(const YamlReader& r, const YAML::Node& node, const std::string& path,
+                            std::map<std::string, std::string>* stores) {
+  if (node.IsNull()) return absl::OkStatus();
+  if (!node.IsMap()) return r.Error(node, path, "must be a mapping of hub host to a block store URL");
+  stores->clear();
+  for (const auto& item : node) {
+    std::string host = item.first.as<std::string>();
+    std::string key = absl::StrCat(path, ".", host);
+    if (host.empty() || host.find('/') != std::string::npos) {
+      return r.Error(item.first, key, "must be a hub host (with its port if any), like hub.grid.tf");
+    }
+    std::string url;
+    if (absl::Status s = r.String(&url)(item.second, key); !s.ok()) return s;
+    if (!IsStoreUrl(url)) {
+      return r.Error(item.second, key,
+                     absl::StrCat("\"", url, "\" is not a store URL (zdb://, redis://, http(s)://, dir:///PATH)"));
+    }
+    (*stores)[host] = url;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseMirrors(const YamlReader& r, const YAML::Node& node, const std::string& path,
                           std::map<std::string, std::vector<std::string>>* mirrors) {
   if (node.IsNull()) return absl::OkStatus();
@@ -221,6 +252,10 @@ absl::StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::stri
             return r.Map(n, key,
                          {{"hubs", r.StringList(&c.flist.hubs)},
                           {"default_store", r.String(&c.flist.default_store)},
+                          {"hub_stores",
+                           [&](const YAML::Node& n, const std::string& key) {
+                             return ParseHubStores(r, n, key, &c.flist.hub_stores);
+                           }},
                           {"cache_dir", r.AbsPath(&c.flist.cache_dir, true)},
                           {"cache_max_bytes", r.Uint64(&c.flist.cache_max_bytes)},
                           {"prefetch_blocks", r.Int(&c.flist.prefetch_blocks, 0, 256)},
@@ -305,6 +340,9 @@ flist:
   hubs: [https://hub.grid.tf]
   # Store used for blocks when an flist names none.
   default_store: zdb://hub.grid.tf:9900
+  # The same per hub (host of the flist reference, with its port if any), e.g.
+  #   hub.example.com: zdb://zdb.example.com:9900
+  hub_stores: {}
   # Block cache shared by all flists (empty: <root_dir>/flist/cache).
   cache_dir: ""
   cache_max_bytes: 10737418240
@@ -345,6 +383,7 @@ std::string ConfigToJson(const Config& c) {
               {"plugin_timeout_seconds", c.cni.plugin_timeout_seconds}};
   j["flist"] = {{"hubs", c.flist.hubs},
                 {"default_store", c.flist.default_store},
+                {"hub_stores", c.flist.hub_stores},
                 {"cache_dir", c.flist.cache_dir},
                 {"cache_max_bytes", c.flist.cache_max_bytes},
                 {"prefetch_blocks", c.flist.prefetch_blocks},

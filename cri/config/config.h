@@ -40,6 +40,9 @@ struct CniOptions {
 struct FlistOptions {
   std::vector<std::string> hubs = {"https://hub.grid.tf"};
   std::string default_store = "zdb://hub.grid.tf:9900";
+  // Hub host (as in the flist reference, with its port if any) -> block store of the flists
+  // pulled from it that name none; other hubs' flists use default_store.
+  std::map<std::string, std::string> hub_stores;
   std::string cache_dir;  // empty: <root_dir>/flist/cache
   uint64_t cache_max_bytes = 10ull << 30;
   // flist-mount: blocks fetched ahead of a sequential reader, and first blocks of a file fetched

@@ -46,7 +46,8 @@ registry:
 pinned_images: [registry.k8s.io/pause:3.10]
 cni: {conf_dir: /tmp/cni, bin_dirs: [/tmp/bin]}
 flist: {hubs: [http://127.0.0.1:8080], default_store: "redis://127.0.0.1:6379", prefetch_blocks: 2,
-        open_prefetch_blocks: 0, spare_mount: false}
+        open_prefetch_blocks: 0, spare_mount: false,
+        hub_stores: {"127.0.0.1:8080": "dir:///srv/blocks", hub.example.com: "zdb://zdb.example.com:9900/ns"}}
 streaming_address: 127.0.0.1:10010
 )",
                                          "t.yaml");
@@ -65,6 +66,9 @@ streaming_address: 127.0.0.1:10010
   EXPECT_EQ(c->flist.default_store, "redis://127.0.0.1:6379");
   EXPECT_EQ(c->flist.prefetch_blocks, 2);
   EXPECT_EQ(c->flist.open_prefetch_blocks, 0);
+  EXPECT_EQ(c->flist.hub_stores, (std::map<std::string, std::string>{
+                                     {"127.0.0.1:8080", "dir:///srv/blocks"},
+                                     {"hub.example.com", "zdb://zdb.example.com:9900/ns"}}));
   EXPECT_EQ(c->streaming_address, "127.0.0.1:10010");
 }
 
@@ -95,6 +99,12 @@ INSTANTIATE_TEST_SUITE_P(
                     BadCase{"registry:\n  mirrors:\n    docker.io: [\"127.0.0.1:5055\"]\n",
                             "registry.mirrors.docker.io: endpoint \"127.0.0.1:5055\" must start with http"},
                     BadCase{"flist:\n  prefetch_blocks: -1\n", "flist.prefetch_blocks: must be between 0 and 256"},
+                    BadCase{"flist:\n  hub_stores:\n    hub.example.com: hub.example.com:9900\n",
+                            "flint.yaml:3: flist.hub_stores.hub.example.com: \"hub.example.com:9900\" is not a store URL"},
+                    BadCase{"flist:\n  hub_stores:\n    https://hub.example.com: zdb://hub.example.com\n",
+                            "flist.hub_stores.https://hub.example.com: must be a hub host"},
+                    BadCase{"flist:\n  hub_stores: [zdb://hub.example.com]\n",
+                            "flist.hub_stores: must be a mapping of hub host to a block store URL"},
                     BadCase{"default_runtime: kata\n", "default_runtime: \"kata\" is not one of the configured runtimes"},
                     BadCase{"runtimes:\n  kata: {args: []}\n", "runtimes.kata.path: is required"},
                     BadCase{"socket: [a, b]\n", "flint.yaml:1: socket: must be a path"},

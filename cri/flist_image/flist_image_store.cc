@@ -94,6 +94,14 @@ absl::StatusOr<ResolvedFlistReference> ResolveFlistReference(const std::string& 
   return resolved;
 }
 
+std::string DefaultStoreFor(const FlistImage& image, const std::map<std::string, std::string>& hub_stores,
+                            const std::string& default_store) {
+  for (const std::string& name : image.names) {  // host/path.fl:tag
+    if (auto it = hub_stores.find(name.substr(0, name.find('/'))); it != hub_stores.end()) return it->second;
+  }
+  return default_store;
+}
+
 absl::StatusOr<std::unique_ptr<FlistImageStore>> FlistImageStore::Open(FlistStoreOptions options) {
   std::unique_ptr<FlistImageStore> store(new FlistImageStore(std::move(options)));
   const std::string& root = store->options_.root;

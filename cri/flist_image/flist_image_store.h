@@ -34,6 +34,12 @@ struct FlistImage {
   uint64_t file_size = 0;          // bytes of the flist file itself
 };
 
+// The block store for an flist image that names none: the store of the hub its name comes from
+// (`hub_stores`, by host, e.g. "hub.grid.tf" or "127.0.0.1:8080"; the first of its names with
+// one), else `default_store`.
+std::string DefaultStoreFor(const FlistImage& image, const std::map<std::string, std::string>& hub_stores,
+                            const std::string& default_store);
+
 // True when `ref` names an flist rather than an OCI image.
 bool IsFlistReference(const std::string& ref);
 

@@ -48,6 +48,23 @@ TEST(FlistReferenceTest, ResolvesHubsMirrorsAndUrls) {
   EXPECT_FALSE(ResolveFlistReference("host/a/../../b.fl", options).ok());
 }
 
+TEST(FlistImageTest, DefaultStoreComesFromTheHubOfTheImageName) {
+  const std::map<std::string, std::string> hub_stores = {{"hub.example.com", "zdb://zdb.example.com:9900"},
+                                                         {"127.0.0.1:8080", "dir:///srv/blocks"}};
+  FlistImage image;
+  image.names = {"hub.example.com/user/app.flist:latest"};
+  EXPECT_EQ(DefaultStoreFor(image, hub_stores, "zdb://hub.grid.tf:9900"), "zdb://zdb.example.com:9900");
+  image.names = {"127.0.0.1:8080/flint/busybox.fl:latest"};  // the port is part of the host
+  EXPECT_EQ(DefaultStoreFor(image, hub_stores, "zdb://hub.grid.tf:9900"), "dir:///srv/blocks");
+  image.names = {"127.0.0.1:9090/flint/busybox.fl:latest"};
+  EXPECT_EQ(DefaultStoreFor(image, hub_stores, "zdb://hub.grid.tf:9900"), "zdb://hub.grid.tf:9900");
+  // One file pulled under two names: the first name whose hub has a store decides.
+  image.names = {"hub.grid.tf/user/app.flist:latest", "hub.example.com/user/app.flist:v1"};
+  EXPECT_EQ(DefaultStoreFor(image, hub_stores, "zdb://hub.grid.tf:9900"), "zdb://zdb.example.com:9900");
+  image.names.clear();
+  EXPECT_EQ(DefaultStoreFor(image, hub_stores, ""), "");
+}
+
 // What a crash between writing a pulled flist and it reaching the disk leaves: an index naming a
 // file that is shorter than the download was (ext4 can keep the rename and lose the data).
 TEST(FlistImageStoreTest, OpenDropsImagesWhoseFileIsNotWholeOrMissing) {

@@ -113,9 +113,10 @@ absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::Flis
     args.push_back("--warm");
     args.push_back(path);
   }
-  if (!config_.flist.default_store.empty()) {
+  if (std::string store = flist_image::DefaultStoreFor(image, config_.flist.hub_stores, config_.flist.default_store);
+      !store.empty()) {
     args.push_back("--default-store");
-    args.push_back(config_.flist.default_store);
+    args.push_back(store);
   }
   constexpr absl::Duration kMountTimeout = absl::Seconds(60);
   std::optional<absl::Status> mounted;

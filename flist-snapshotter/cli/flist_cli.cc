@@ -26,13 +26,18 @@ constexpr char kUsage[] =
     "  ls FILE [PATH]                    list a directory like ls -l\n"
     "  cat FILE PATH [--store URL]       write a file's content to stdout\n"
     "  verify FILE [--store URL]         check every block is present and intact\n"
-    "  pack SRC OUT.fl --store URL [--tag KEY=VALUE]...\n"
-    "                                    pack a directory or a tarball into a v2 flist\n"
+    "  pack SRC OUT.fl --store URL [--route URL | --no-route] [--tag KEY=VALUE]...\n"
+    "                                    pack a directory or a tarball into a v2 flist; blocks go to\n"
+    "                                    --store, and readers are told to fetch them from --route\n"
+    "                                    (default: the --store URL, password removed) or, with\n"
+    "                                    --no-route, from the store they are configured with\n"
     "Stores: dir://PATH, http(s)://BASE, zdb://[:PASS@]HOST[:PORT][/NS], redis://[:PASS@]HOST[:PORT][/DB]\n";
 
 struct ParsedArgs {
   std::vector<std::string> positional;
   std::string store;
+  std::optional<std::string> route;
+  bool no_route = false;
   std::vector<std::string> tags;
   bool help = false;
 };
@@ -57,6 +62,12 @@ std::optional<ParsedArgs> Parse(const std::vector<std::string>& args, std::ostre
       auto v = value("--store");
       if (!v) return std::nullopt;
       p.store = *v;
+    } else if (a == "--route" || a.starts_with("--route=")) {
+      auto v = value("--route");
+      if (!v) return std::nullopt;
+      p.route = *v;
+    } else if (a == "--no-route") {
+      p.no_route = true;
     } else if (a == "--tag" || a.starts_with("--tag=")) {
       auto v = value("--tag");
       if (!v) return std::nullopt;
@@ -207,8 +218,8 @@ int Verify(const ParsedArgs& p, std::ostream& out, std::ostream& err, const Flis
 }
 
 int Pack(const ParsedArgs& p, std::ostream& out, std::ostream& err) {
-  if (p.positional.size() != 2 || p.store.empty()) {
-    err << "usage: flist pack SRC_DIR|TARBALL OUT.fl --store URL [--tag KEY=VALUE]...\n";
+  if (p.positional.size() != 2 || p.store.empty() || (p.route.has_value() && p.no_route)) {
+    err << "usage: flist pack SRC_DIR|TARBALL OUT.fl --store URL [--route URL | --no-route] [--tag KEY=VALUE]...\n";
     return 2;
   }
   PackOptions options;
@@ -222,7 +233,15 @@ int Pack(const ParsedArgs& p, std::ostream& out, std::ostream& err) {
   }
   auto store = OpenBlockStore(p.store);
   if (!store.ok()) return Fail(err, store.status());
-  options.routes.push_back(Route{0, 255, RedactStoreUrl(p.store)});
+  if (p.route.has_value()) {
+    // Checked like the store, so a typo fails here and not on every node that mounts the flist.
+    if (auto route = OpenBlockStore(*p.route); !route.ok()) {
+      return Fail(err, absl::Status(route.status().code(), absl::StrCat("--route: ", route.status().message())));
+    }
+    options.routes.push_back(Route{0, 255, *p.route});
+  } else if (!p.no_route) {
+    options.routes.push_back(Route{0, 255, RedactStoreUrl(p.store)});
+  }
   struct stat st {};
   if (stat(p.positional[0].c_str(), &st) != 0) {
     err << "flist: " << p.positional[0] << ": " << std::strerror(errno) << "\n";

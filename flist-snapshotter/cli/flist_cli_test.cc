@@ -89,6 +89,7 @@ TEST(FlistCliTest, UsageErrors) {
   EXPECT_EQ(RunCli({"cat", "x"}).code, 2);
   EXPECT_EQ(RunCli({"pack", "a", "b"}).code, 2);  // --store is required
   EXPECT_EQ(RunCli({"pack", "a", "b", "--store"}).code, 2);
+  EXPECT_EQ(RunCli({"pack", "a", "b", "--store", "dir:///x", "--route", "dir:///y", "--no-route"}).code, 2);
   EXPECT_EQ(RunCli({"ls", "f", "--bogus"}).code, 2);
   EXPECT_EQ(RunCli({"--help"}).code, 0);
   Result bad = RunCli({"inspect", "/nonexistent.fl"});
@@ -153,6 +154,41 @@ TEST_F(FlistCliPackTest, PackCatVerify) {
   EXPECT_THAT(broken.out, HasSubstr("missing " + victim.filename().string()));
   EXPECT_THAT(broken.out, HasSubstr("missing:    1\n"));
   EXPECT_THAT(broken.out, HasSubstr("FAILED"));
+}
+
+// Blocks uploaded through one URL and served from another (or from whatever store readers are
+// configured with): the flist records --route, or no route at all.
+TEST_F(FlistCliPackTest, RouteOtherThanTheUploadStoreOrNone) {
+  const std::string served = "dir://" + root_ + "/served";
+  Result pack = RunCli({"pack", root_ + "/src", fl_, "--store", store_, "--route", served});
+  ASSERT_EQ(pack.code, 0) << pack.err;
+  Result inspect = RunCli({"inspect", fl_});
+  EXPECT_THAT(inspect.out, HasSubstr("00-ff " + served));
+  EXPECT_THAT(inspect.out, ::testing::Not(HasSubstr(store_)));
+  EXPECT_NE(RunCli({"cat", fl_, "/etc/hostname"}).code, 0) << "nothing is served from the route yet";
+  fs::rename(root_ + "/store", root_ + "/served");
+  Result cat = RunCli({"cat", fl_, "/etc/hostname"});
+  ASSERT_EQ(cat.code, 0) << cat.err;
+  EXPECT_EQ(cat.out, "flint\n");
+
+  Result bad = RunCli({"pack", root_ + "/src", fl_, "--store", served, "--route", "ftp://x"});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("--route"));
+
+  Result none = RunCli({"pack", root_ + "/src", fl_, "--store", served, "--no-route"});
+  ASSERT_EQ(none.code, 0) << none.err;
+  FlistCliConfig empty_default;
+  empty_default.default_store = "dir://" + root_ + "/empty";
+  EXPECT_THAT(RunCli({"inspect", fl_}, empty_default).out, HasSubstr("(none; default store " + empty_default.default_store));
+  EXPECT_NE(RunCli({"cat", fl_, "/etc/hostname"}, empty_default).code, 0) << "the default store does not have it";
+  FlistCliConfig served_default;
+  served_default.default_store = served;
+  Result by_default = RunCli({"cat", fl_, "/etc/hostname"}, served_default);
+  ASSERT_EQ(by_default.code, 0) << by_default.err;
+  EXPECT_EQ(by_default.out, "flint\n");
+  Result with_store = RunCli({"cat", fl_, "/etc/hostname", "--store", served});
+  ASSERT_EQ(with_store.code, 0) << with_store.err;
+  EXPECT_EQ(with_store.out, "flint\n");
 }
 
 TEST_F(FlistCliPackTest, PacksTarballs) {

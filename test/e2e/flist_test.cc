@@ -42,6 +42,7 @@ class FlistE2E : public PodTestBase {
     work_ = tmpl;
     store_ = work_ + "/store";
     hub_ = work_ + "/hub";
+    hub_store_ = work_ + "/hub-store";
     std::string rootfs = work_ + "/rootfs";
     ASSERT_TRUE(fs::MakeDirs(rootfs + "/bin").ok());
     ASSERT_TRUE(fs::MakeDirs(rootfs + "/etc").ok());
@@ -120,8 +121,27 @@ class FlistE2E : public PodTestBase {
     return out;
   }
 
+  // Flists that name no store get blocks from their hub's store (this hub: hub_store_), or else
+  // from default_store, here an empty one.
   std::string ExtraYaml() const override {
-    return "metrics_address: 127.0.0.1:" + std::to_string(metrics_port_) + "\n";
+    return "metrics_address: 127.0.0.1:" + std::to_string(metrics_port_) + "\nflist:\n  default_store: dir://" +
+           work_ + "/empty-store\n  hub_stores:\n    \"" + hub_addr_ + "\": dir://" + hub_store_ + "\n";
+  }
+
+  // Runs `command` in a new pod on `image_id` and returns the log once it holds `until` (or after 10 s).
+  std::string RunAndLog(const std::string& pod_name, const std::string& image_id, const std::string& command,
+                        const std::string& until, std::string* pod) {
+    v1::PodSandboxConfig sandbox = SandboxConfig(pod_name);
+    *pod = RunSandbox(sandbox);
+    std::string id = CreateContainer(*pod, ContainerConfig("app", image_id, {"/bin/sh", "-c", command}), sandbox);
+    if (id.empty()) return "<CreateContainer failed>";
+    StartContainer(id);
+    std::string log;
+    for (int i = 0; i < 100 && log.find(until) == std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      log = fs::ReadFile(ContainerStatus(id).log_path()).value_or("");
+    }
+    return log;
   }
 
   // The value of an unlabeled sample in flintd's /metrics, -1 when absent.
@@ -131,7 +151,7 @@ class FlistE2E : public PodTestBase {
     return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
   }
 
-  std::string work_, store_, hub_, hub_addr_, data_md5_;
+  std::string work_, store_, hub_, hub_addr_, hub_store_, data_md5_;
   size_t total_blocks_ = 0;
   int metrics_port_ = FreeLoopbackPort();
   int port_ = 0;
@@ -261,6 +281,48 @@ TEST_F(FlistE2E, PackImageFromTheOciStoreThenRunIt) {
   EXPECT_THAT(log, HasSubstr("file b"));
   EXPECT_THAT(log, HasSubstr("new file in opaque opq"));
   EXPECT_EQ(ExecSync(id, {"/bin/sh", "-c", "stat -c %a /special/setuid"}).stdout(), "4755\n");
+}
+
+// An flist that names no store (packed with --no-route, like hub flists without backend metadata)
+// reads its blocks from the store flint.yaml gives its hub (flist.hub_stores), by the host in the
+// image's name: pulled under another host name, the same file reads from default_store.
+TEST_F(FlistE2E, FlistWithoutRoutesReadsFromItsHubsStore) {
+  const std::string pack = std::string(FLINT_BINARY_DIR) + "/flist-snapshotter/flist-tool pack " + work_ +
+                           "/rootfs " + hub_ + "/flint/noroute.fl --store dir://" + hub_store_ + " --no-route >" +
+                           work_ + "/pack-noroute.log 2>&1";
+  ASSERT_EQ(Shell(pack), 0) << fs::ReadFile(work_ + "/pack-noroute.log").value_or("");
+  const std::string command = "md5sum /data.bin | cut -d' ' -f1 || true; echo done; exec sleep 3600";
+
+  // localhost:PORT is the same hub to the network, but not the host hub_stores names.
+  const std::string other_name = "localhost:" + std::to_string(port_) + "/flint/noroute.fl";
+  std::string other_image = PullImage(other_name);
+  ASSERT_FALSE(other_image.empty());
+  {
+    // Nothing can be read from the empty default store: creating the container fails on the
+    // first file it reads (the user database, to resolve the user).
+    v1::PodSandboxConfig sandbox = SandboxConfig("noroute-default");
+    std::string pod = RunSandbox(sandbox);
+    v1::CreateContainerRequest create;
+    create.set_pod_sandbox_id(pod);
+    *create.mutable_config() = ContainerConfig("app", other_image, {"/bin/sh", "-c", command});
+    *create.mutable_sandbox_config() = sandbox;
+    v1::CreateContainerResponse created;
+    grpc::Status status = flintd_->runtime().CreateContainer(Context(60).get(), create, &created);
+    EXPECT_FALSE(status.ok());
+    EXPECT_THAT(status.error_message(), HasSubstr("Input/output error"));
+    ASSERT_TRUE(StopAndRemovePod(pod).ok());
+  }
+  v1::RemoveImageRequest remove;
+  remove.mutable_image()->set_image(other_name);
+  v1::RemoveImageResponse removed;
+  ASSERT_TRUE(flintd_->images().RemoveImage(Context().get(), remove, &removed).ok());
+
+  std::string image = PullImage(hub_addr_ + "/flint/noroute.fl");
+  ASSERT_FALSE(image.empty());
+  std::string pod;
+  std::string log = RunAndLog("noroute-hub", image, command, data_md5_, &pod);
+  EXPECT_THAT(log, HasSubstr(data_md5_));
+  EXPECT_TRUE(StopAndRemovePod(pod).ok());
 }
 
 TEST_F(FlistE2E, MissingFlistIsNotFoundAndCorruptFlistIsRejected) {
