@@ -81,8 +81,12 @@ class PodRuntime {
   absl::StatusOr<ContainerImage> ResolveContainerImage(const v1::ContainerConfig& config);
   // One detached flist-mount process per flist image, shared by its containers. A new mount
   // starts fetching the first blocks of `warm_paths` (files inside the flist) as it comes up.
+  // The mount is pinned for the caller until UnpinFlistMount: a container being created has no
+  // record yet, so ReleaseFlistMount would not see it using the mount.
   absl::StatusOr<std::string> EnsureFlistMount(const flist_image::FlistImage& image,
                                                const std::vector<std::string>& warm_paths);
+  void UnpinFlistMount(const std::string& mountpoint);
+  // Unmounts unless a container other than `exclude_container` uses it or a create pinned it.
   void ReleaseFlistMount(const std::string& mountpoint, const std::string& exclude_container);
 
   // One mutex per object id serializes lifecycle calls on it (kubelet may race Stop and Remove).
@@ -123,6 +127,7 @@ class PodRuntime {
   cni::CniManager* cni_;
   flist_image::FlistImageStore* flists_;
   std::mutex flist_mounts_mu_;
+  std::map<std::string, int> flist_mount_pins_;  // mountpoint -> creates using it, guarded by flist_mounts_mu_
   SealedRuntimeCopies runtime_copies_;
   std::unique_ptr<flist::FlistMountSpare> flist_spare_;  // null: every flist mount starts flist-mount
   oci::HostFeatures host_;

@@ -64,6 +64,14 @@ absl::StatusOr<std::string> PodRuntime::CreateContainer(const std::string& sandb
 
   absl::StatusOr<ContainerImage> image = ResolveContainerImage(config);
   if (!image.ok()) return image.status();
+  // The flist mount is pinned until the record naming it is stored (then removing the record
+  // releases it); failing before that releases it here.
+  bool flist_mount_recorded = false;
+  absl::Cleanup unpin_flist_mount = [&] {
+    if (image->flist_mount.empty()) return;
+    UnpinFlistMount(image->flist_mount);
+    if (!flist_mount_recorded) ReleaseFlistMount(image->flist_mount, "");
+  };
   absl::StatusOr<oci::ImageConfig> image_config = oci::ParseImageConfig(image->config_json);
   if (!image_config.ok()) return WithContext(image_config.status(), "image config of " + image->id);
 
@@ -102,7 +110,9 @@ absl::StatusOr<std::string> PodRuntime::CreateContainer(const std::string& sandb
     record.set_stop_signal(oci::ResolveStopSignal(config.stop_signal(), image_config->stop_signal));
     if (config.has_linux() && config.linux().has_resources()) *record.mutable_resources() = config.linux().resources();
     if (absl::Status s = store_->PutContainer(record); !s.ok()) return s;
+    flist_mount_recorded = true;
   }
+  std::move(unpin_flist_mount).Invoke();
   const std::string id = record.id();
   auto lock = LockFor(id);
   std::lock_guard guard(*lock);

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -54,6 +55,12 @@ absl::StatusOr<PodRuntime::ContainerImage> PodRuntime::ResolveContainerImage(con
       absl::StatusOr<std::string> mountpoint =
           EnsureFlistMount(*flist, FlistStartupPaths(config.command_size() > 0 ? config.command(0) : ""));
       if (!mountpoint.ok()) return mountpoint.status();
+      bool resolved = false;
+      absl::Cleanup unpin = [&] {
+        if (resolved) return;
+        UnpinFlistMount(*mountpoint);
+        ReleaseFlistMount(*mountpoint, "");
+      };
       out.is_flist = true;
       out.id = flist->id;
       out.ref = flist->id;
@@ -66,9 +73,13 @@ absl::StatusOr<PodRuntime::ContainerImage> PodRuntime::ResolveContainerImage(con
         absl::StatusOr<flist_image::StartupConfig> parsed = flist_image::ParseStartupToml(*startup);
         if (!parsed.ok()) return absl::Status(parsed.status().code(), absl::StrCat("flist ", out.name, ": ", parsed.status().message()));
         out.config_json = StartupToImageConfig(*parsed);
-      } else {
+      } else if (absl::IsNotFound(startup.status())) {
         out.config_json = "{}";
+      } else {  // e.g. EIO: its blocks could not be fetched; running without it would run the wrong command
+        return absl::Status(startup.status().code(),
+                            absl::StrCat("flist ", out.name, ": read /.startup.toml: ", startup.status().message()));
       }
+      resolved = true;
       return out;
     }
     if (flist_image::IsFlistReference(ref)) {
@@ -97,7 +108,10 @@ absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::Flis
   std::string hex = image.id.substr(image.id.find(':') + 1);
   std::string mountpoint = absl::StrCat(config_.state_dir, "/flists/", hex, "/mnt");
   std::lock_guard lock(flist_mounts_mu_);
-  if (IsFuseMounted(mountpoint)) return mountpoint;
+  if (IsFuseMounted(mountpoint)) {
+    ++flist_mount_pins_[mountpoint];
+    return mountpoint;
+  }
   (void)Unmount(mountpoint);  // a dead FUSE server leaves ENOTCONN behind
   if (absl::Status s = fs::MakeDirs(mountpoint, 0755); !s.ok()) return s;
   std::string cache = config_.flist.cache_dir.empty() ? config_.root_dir + "/flist/cache" : config_.flist.cache_dir;
@@ -134,12 +148,21 @@ absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::Flis
                                             " is not mounted"));
   }
   FLINT_LOG(INFO) << "mounted flist " << image.id << " at " << mountpoint;
+  ++flist_mount_pins_[mountpoint];
   return mountpoint;
+}
+
+void PodRuntime::UnpinFlistMount(const std::string& mountpoint) {
+  std::lock_guard lock(flist_mounts_mu_);
+  if (auto it = flist_mount_pins_.find(mountpoint); it != flist_mount_pins_.end() && --it->second <= 0) {
+    flist_mount_pins_.erase(it);
+  }
 }
 
 void PodRuntime::ReleaseFlistMount(const std::string& mountpoint, const std::string& exclude_container) {
   if (mountpoint.empty()) return;
   std::lock_guard lock(flist_mounts_mu_);
+  if (flist_mount_pins_.contains(mountpoint)) return;  // a container is being created on it
   for (const ContainerRecord& other : store_->Containers()) {
     if (other.id() != exclude_container && other.flist_mount() == mountpoint) return;  // still in use
   }

@@ -325,6 +325,36 @@ TEST_F(FlistE2E, FlistWithoutRoutesReadsFromItsHubsStore) {
   EXPECT_TRUE(StopAndRemovePod(pod).ok());
 }
 
+// A CreateContainer that fails after mounting the flist, before any container uses it, leaves
+// no mount (nor its flist-mount process) behind.
+TEST_F(FlistE2E, FailedCreateLeavesNoMount) {
+  const std::string root = work_ + "/bad-toml";
+  ASSERT_TRUE(fs::MakeDirs(root + "/bin").ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(root + "/.startup.toml", "[startup\nthis is not toml\n").ok());
+  ASSERT_TRUE(fs::WriteFileAtomic(root + "/bin/true", "#!/bin/sh\n").ok());
+  const std::string pack = std::string(FLINT_BINARY_DIR) + "/flist-snapshotter/flist-tool pack " + root + " " +
+                           hub_ + "/flint/bad-toml.fl --store dir://" + store_ + " >" + work_ + "/pack-bad.log 2>&1";
+  ASSERT_EQ(Shell(pack), 0) << fs::ReadFile(work_ + "/pack-bad.log").value_or("");
+  std::string image = PullImage(hub_addr_ + "/flint/bad-toml.fl");
+  ASSERT_FALSE(image.empty());
+  v1::PodSandboxConfig sandbox = SandboxConfig("bad-toml");
+  std::string pod = RunSandbox(sandbox);
+  for (int attempt = 0; attempt < 2; ++attempt) {  // the kubelet retries
+    v1::CreateContainerRequest create;
+    create.set_pod_sandbox_id(pod);
+    *create.mutable_config() = ContainerConfig("app", image, {});
+    *create.mutable_sandbox_config() = sandbox;
+    v1::CreateContainerResponse created;
+    grpc::Status status = flintd_->runtime().CreateContainer(Context(60).get(), create, &created);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr("startup.toml"));
+    EXPECT_THAT(fs::ReadFile("/proc/self/mountinfo").value_or(""),
+                testing::Not(HasSubstr(flintd_->dir() + "/run/flists/")))
+        << "flist mount left behind by a failed CreateContainer";
+  }
+  EXPECT_TRUE(StopAndRemovePod(pod).ok());
+}
+
 TEST_F(FlistE2E, MissingFlistIsNotFoundAndCorruptFlistIsRejected) {
   v1::PullImageRequest request;
   request.mutable_image()->set_image(hub_addr_ + "/flint/nope.fl:latest");
