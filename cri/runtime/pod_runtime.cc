@@ -3,11 +3,13 @@
 #include <openssl/rand.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -173,6 +175,20 @@ void PodRuntime::Recover() {
     if (!store_->GetSandbox(record.sandbox_id())) {
       FLINT_LOG(WARN) << "container " << record.id() << " belongs to no known sandbox; removing it";
       (void)RemoveContainerLocked(record);
+    }
+  }
+  // A flist mount no container uses is what a flintd that died in CreateContainer (after
+  // mounting, before storing the record) leaves: unmount it, which also ends its flist-mount.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(config_.state_dir + "/flists", ec)) {
+    const std::string mountpoint = entry.path().string() + "/mnt";
+    bool used = false;
+    for (const ContainerRecord& record : store_->Containers()) used = used || record.flist_mount() == mountpoint;
+    struct stat st {};
+    const bool present = lstat(mountpoint.c_str(), &st) == 0 || errno == ENOTCONN;  // ENOTCONN: its server died
+    if (!used && present) {
+      FLINT_LOG(INFO) << "recover: flist mount " << mountpoint << " has no container; releasing it";
+      ReleaseFlistMount(mountpoint, "");
     }
   }
   for (SandboxRecord record : store_->Sandboxes()) {

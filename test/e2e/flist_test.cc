@@ -355,6 +355,36 @@ TEST_F(FlistE2E, FailedCreateLeavesNoMount) {
   EXPECT_TRUE(StopAndRemovePod(pod).ok());
 }
 
+// After a crash, flintd keeps the flist mounts its containers use and releases the ones none
+// does (what a crash in CreateContainer, after mounting, leaves).
+TEST_F(FlistE2E, RestartReleasesFlistMountsNoContainerUses) {
+  std::string image = PullImage(hub_addr_ + "/flint/busybox.fl");
+  ASSERT_FALSE(image.empty());
+  v1::PodSandboxConfig sandbox = SandboxConfig("keep-mount");
+  std::string pod = RunSandbox(sandbox);
+  std::string id = CreateContainer(pod, ContainerConfig("app", image, {"/bin/sh", "-c", "exec sleep 3600"}), sandbox);
+  ASSERT_FALSE(id.empty());
+  StartContainer(id);
+  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
+  const std::string used = flintd_->dir() + "/run/flists/" + image.substr(image.find(':') + 1) + "/mnt";
+  ASSERT_THAT(fs::ReadFile("/proc/self/mountinfo").value_or(""), HasSubstr(" " + used + " "));
+
+  const std::string orphan = flintd_->dir() + "/run/flists/0123abcd/mnt";
+  ASSERT_TRUE(flintd_->CrashAndRestart([&] {
+    ASSERT_TRUE(fs::MakeDirs(orphan, 0755).ok());
+    const std::string mount = std::string(FLINT_BINARY_DIR) + "/flist-snapshotter/flist-mount " + hub_ +
+                              "/flint/busybox.fl " + orphan + " --cache " + work_ + "/orphan-cache --store dir://" +
+                              store_ + " >" + work_ + "/orphan-mount.log 2>&1";
+    ASSERT_EQ(Shell(mount), 0) << fs::ReadFile(work_ + "/orphan-mount.log").value_or("");
+    ASSERT_THAT(fs::ReadFile("/proc/self/mountinfo").value_or(""), HasSubstr(" " + orphan + " "));
+  }));
+  const std::string mounts = fs::ReadFile("/proc/self/mountinfo").value_or("");
+  EXPECT_THAT(mounts, testing::Not(HasSubstr(" " + orphan + " "))) << "the mount no container uses is still there";
+  EXPECT_THAT(mounts, HasSubstr(" " + used + " ")) << "the running container's mount was released";
+  EXPECT_EQ(ExecSync(id, {"/bin/sh", "-c", "md5sum /data.bin | cut -d' ' -f1"}).stdout(), data_md5_ + "\n");
+  EXPECT_TRUE(StopAndRemovePod(pod).ok());
+}
+
 TEST_F(FlistE2E, MissingFlistIsNotFoundAndCorruptFlistIsRejected) {
   v1::PullImageRequest request;
   request.mutable_image()->set_image(hub_addr_ + "/flint/nope.fl:latest");
