@@ -190,6 +190,10 @@ absl::Status ParseMirrors(const YamlReader& r, const YAML::Node& node, const std
 
 }  // namespace
 
+std::string FlistCacheDir(const Config& config) {
+  return config.flist.cache_dir.empty() ? config.root_dir + "/flist/cache" : config.flist.cache_dir;
+}
+
 const char* CgroupDriverName(CgroupDriver driver) {
   return driver == CgroupDriver::kSystemd ? "systemd" : "cgroupfs";
 }

@@ -82,5 +82,7 @@ std::string DefaultConfigYaml();
 // The effective configuration as JSON (Status verbose info, flintctl).
 std::string ConfigToJson(const Config& config);
 const char* CgroupDriverName(CgroupDriver driver);
+// The flist block cache directory: flist.cache_dir, else <root_dir>/flist/cache.
+std::string FlistCacheDir(const Config& config);
 
 }  // namespace flint

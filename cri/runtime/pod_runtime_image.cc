@@ -114,7 +114,7 @@ absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::Flis
   }
   (void)Unmount(mountpoint);  // a dead FUSE server leaves ENOTCONN behind
   if (absl::Status s = fs::MakeDirs(mountpoint, 0755); !s.ok()) return s;
-  std::string cache = config_.flist.cache_dir.empty() ? config_.root_dir + "/flist/cache" : config_.flist.cache_dir;
+  std::string cache = FlistCacheDir(config_);
   if (absl::Status s = fs::MakeDirs(cache, 0700); !s.ok()) return s;
   // flist-mount detaches once the mount serves, so it outlives flintd restarts like the shims do.
   std::vector<std::string> args = {image.path, mountpoint, "--cache", cache,

@@ -1,4 +1,6 @@
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "flist-snapshotter/cache/shared_ledger.h"
 #include "cri/server/grpc_status.h"
 #include "cri/server/image_service.h"
 
@@ -15,6 +17,13 @@ grpc::Status ImageServiceImpl::ImageFsInfo(grpc::ServerContext*, const v1::Image
   for (const auto& flist : flists_->List()) {
     flist_bytes += flist.file_size;
     ++flist_inodes;
+  }
+  // The cache's own count of its block files (kept by every flist-mount that writes to it).
+  const std::string ledger = FlistCacheDir(config_) + "/.ledger";
+  if (absl::StatusOr<uint64_t> cached = flist::SharedLedger::ReadFile(ledger); cached.ok()) {
+    flist_bytes += *cached;
+  } else {
+    FLINT_LOG(WARN) << "ImageFsInfo: flist block cache not counted: " << cached.status().message();
   }
   info->used_bytes += flist_bytes;
   info->inodes_used += flist_inodes;

@@ -343,6 +343,20 @@ TEST_F(BlockCacheTest, FastStoreFailuresAreAskedAgain) {
   EXPECT_EQ(cache->stats().slow_failures_repeated, 0u);
 }
 
+TEST_F(BlockCacheTest, LedgerReadsFromOutsideWithoutCreatingIt) {
+  const std::string ledger = root_ + "/cache/.ledger";
+  auto none = SharedLedger::ReadFile(ledger);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(*none, 0u);
+  EXPECT_FALSE(std::filesystem::exists(ledger));
+  auto cache = OpenCache();
+  ASSERT_TRUE(cache->GetBlock(AddBlock(RandomBytes(30000, 10)), BlockFormat::kV2, *store_).ok());
+  auto total = SharedLedger::ReadFile(ledger);
+  ASSERT_TRUE(total.ok()) << total.status();
+  EXPECT_EQ(*total, cache->stats().shared_bytes);
+  EXPECT_EQ(*total, BlockFileBytes(root_ + "/cache"));
+}
+
 TEST_F(BlockCacheTest, MissingBlockIsNotFound) {
   auto enc = EncodeBlock(BlockFormat::kV2, "never stored");
   ASSERT_TRUE(enc.ok());

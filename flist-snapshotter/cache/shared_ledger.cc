@@ -71,6 +71,24 @@ absl::Status SharedLedger::Update(const std::function<void(uint64_t& total)>& fn
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint64_t> SharedLedger::ReadFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return uint64_t{0};
+    return ErrnoError("open", path);
+  }
+  while (flock(fd, LOCK_SH) != 0) {
+    if (errno != EINTR) {
+      absl::Status s = ErrnoError("lock", path);
+      close(fd);
+      return s;
+    }
+  }
+  const uint64_t total = ReadTotal(fd);
+  close(fd);  // drops the lock
+  return total;
+}
+
 absl::StatusOr<uint64_t> SharedLedger::Read() {
   std::lock_guard<std::mutex> guard(mu_);
   FileLock lock(fd_);

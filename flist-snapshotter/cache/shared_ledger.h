@@ -29,6 +29,9 @@ class SharedLedger {
   // `fn` may change the total, which is written back.
   absl::Status Update(const std::function<void(uint64_t& total)>& fn);
   absl::StatusOr<uint64_t> Read();
+  // The total in the ledger file at `path` without creating it (0 when there is none yet), for
+  // readers outside the cache such as flintd's ImageFsInfo.
+  static absl::StatusOr<uint64_t> ReadFile(const std::string& path);
   // True when the ledger file held no total when it was opened (a new cache,
   // or a deleted ledger): the directory must be counted.
   bool fresh() const { return fresh_; }

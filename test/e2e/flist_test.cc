@@ -208,6 +208,16 @@ TEST_F(FlistE2E, PullOnlyMetadataThenRunLazily) {
   EXPECT_LE(fetched + 16, total_blocks_) << "fetched " << fetched << " of " << total_blocks_ << " blocks";
   // Reading a multi-block file gives its exact bytes.
   EXPECT_EQ(ExecSync(id, {"/bin/sh", "-c", "md5sum /data.bin | cut -d' ' -f1"}).stdout(), data_md5_ + "\n");
+  // The image filesystem's usage counts the block cache.
+  uint64_t cache_bytes = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(cache)) {
+    if (e.is_regular_file() && e.path().filename().string()[0] != '.') cache_bytes += e.file_size();
+  }
+  v1::ImageFsInfoResponse fs_info;
+  ASSERT_TRUE(flintd_->images().ImageFsInfo(Context().get(), v1::ImageFsInfoRequest(), &fs_info).ok());
+  ASSERT_EQ(fs_info.image_filesystems_size(), 1);
+  EXPECT_GT(cache_bytes, 1500000u);
+  EXPECT_GE(fs_info.image_filesystems(0).used_bytes().value(), cache_bytes);
   // flist-mount's cache counters reach flintd's /metrics (its stats file is rewritten every second).
   double misses = -1, fetches = -1;
   // Wait for a rewrite that counts every fetch: flist-mount starts fetching as it mounts, so a
