@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -179,14 +180,14 @@ void PodRuntime::Recover() {
   }
   // A flist mount no container uses is what a flintd that died in CreateContainer (after
   // mounting, before storing the record) leaves: unmount it, which also ends its flist-mount.
+  std::set<std::string> used;
+  for (const ContainerRecord& record : store_->Containers()) used.insert(record.flist_mount());
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(config_.state_dir + "/flists", ec)) {
     const std::string mountpoint = entry.path().string() + "/mnt";
-    bool used = false;
-    for (const ContainerRecord& record : store_->Containers()) used = used || record.flist_mount() == mountpoint;
     struct stat st {};
     const bool present = lstat(mountpoint.c_str(), &st) == 0 || errno == ENOTCONN;  // ENOTCONN: its server died
-    if (!used && present) {
+    if (!used.contains(mountpoint) && present) {
       FLINT_LOG(INFO) << "recover: flist mount " << mountpoint << " has no container; releasing it";
       ReleaseFlistMount(mountpoint, "");
     }

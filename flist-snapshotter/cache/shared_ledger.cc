@@ -34,8 +34,8 @@ bool WriteTotal(int fd, uint64_t v) {
 
 class FileLock {
  public:
-  explicit FileLock(int fd) : fd_(fd) {
-    while ((ok_ = flock(fd_, LOCK_EX) == 0) == false && errno == EINTR) {
+  explicit FileLock(int fd, int operation = LOCK_EX) : fd_(fd) {
+    while ((ok_ = flock(fd_, operation) == 0) == false && errno == EINTR) {
     }
   }
   ~FileLock() {
@@ -77,15 +77,12 @@ absl::StatusOr<uint64_t> SharedLedger::ReadFile(const std::string& path) {
     if (errno == ENOENT) return uint64_t{0};
     return ErrnoError("open", path);
   }
-  while (flock(fd, LOCK_SH) != 0) {
-    if (errno != EINTR) {
-      absl::Status s = ErrnoError("lock", path);
-      close(fd);
-      return s;
-    }
+  absl::StatusOr<uint64_t> total;
+  {
+    FileLock lock(fd, LOCK_SH);
+    total = lock.ok() ? absl::StatusOr<uint64_t>(ReadTotal(fd)) : ErrnoError("lock", path);
   }
-  const uint64_t total = ReadTotal(fd);
-  close(fd);  // drops the lock
+  close(fd);
   return total;
 }
 

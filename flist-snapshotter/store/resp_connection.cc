@@ -117,9 +117,7 @@ absl::StatusOr<RespReply> RespConnection::Command(const std::vector<std::string_
 absl::Status RespConnection::BoundNextWait(int option) {
   const auto left =
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
-  if (left.count() <= 0) {
-    return absl::DeadlineExceededError(absl::StrCat("reply not complete after ", reply_timeout_.count(), " ms"));
-  }
+  if (left.count() <= 0) return ReplyDeadlineError();
   if (left < io_timeout_) {  // 0 would mean "no timeout"
     SetSocketTimeout(fd_, option, std::max(left, std::chrono::milliseconds(1)));
     timeouts_shortened_ = true;
@@ -127,11 +125,13 @@ absl::Status RespConnection::BoundNextWait(int option) {
   return absl::OkStatus();
 }
 
+absl::Status RespConnection::ReplyDeadlineError() const {
+  return absl::DeadlineExceededError(absl::StrCat("reply not complete after ", reply_timeout_.count(), " ms"));
+}
+
 absl::Status RespConnection::WaitError(std::string_view what) {
   if (errno != EAGAIN && errno != EWOULDBLOCK) return IoError(what);
-  if (std::chrono::steady_clock::now() >= deadline_) {
-    return absl::DeadlineExceededError(absl::StrCat("reply not complete after ", reply_timeout_.count(), " ms"));
-  }
+  if (std::chrono::steady_clock::now() >= deadline_) return ReplyDeadlineError();
   return absl::DeadlineExceededError(absl::StrCat(Av(what), ": nothing for ", io_timeout_.count(), " ms"));
 }
 

@@ -46,6 +46,7 @@ class RespConnection {
   // deadline has passed, else shortens the socket timeout to what is left.
   absl::Status BoundNextWait(int option);
   absl::Status WaitError(std::string_view what);
+  absl::Status ReplyDeadlineError() const;
   absl::Status Fill();
   absl::StatusOr<std::string> ReadLine();
   absl::Status ReadBulk(size_t len, std::string* out);
