@@ -150,6 +150,7 @@ class RuntimeServiceImpl final : public v1::RuntimeService::Service {
   uint64_t pulled_bytes_exported_ = 0;  // guarded by sink_counters_mu_
   // Per mount: the last counters seen, so each scrape adds only what was gained since.
   std::unordered_map<std::string, std::vector<uint64_t>> flist_counters_seen_;  // guarded by sink_counters_mu_
+  std::unordered_map<std::string, uint64_t> flist_takeovers_seen_;             // guarded by sink_counters_mu_
   // After what its loop reads (pods_, cgroups_paths_), before metrics_http_ whose scrapes read it.
   std::unique_ptr<stats::RedisStatsSinks> redis_stats_sinks_;
   std::unique_ptr<stats::MetricsHttpServer> metrics_http_;

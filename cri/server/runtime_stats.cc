@@ -418,6 +418,7 @@ void RuntimeServiceImpl::ExportPulledBytes() {
 void RuntimeServiceImpl::ExportFlistCacheCounters() {
   std::lock_guard lock(sink_counters_mu_);
   std::unordered_map<std::string, std::vector<uint64_t>> seen;
+  std::unordered_map<std::string, uint64_t> takeovers_seen;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(config_.state_dir + "/flists", ec)) {
     std::ifstream in(entry.path() / "stats.json");
@@ -439,12 +440,22 @@ void RuntimeServiceImpl::ExportFlistCacheCounters() {
       }
     }
     seen[entry.path().filename()] = now;
+    // The keeper's count for this mount: it only grows while the mount lives.
+    const uint64_t takeovers = stats.value("takeovers", uint64_t{0});
+    const uint64_t takeovers_before = flist_takeovers_seen_.contains(entry.path().filename())
+                                          ? flist_takeovers_seen_[entry.path().filename()]
+                                          : 0;
+    if (takeovers > takeovers_before) {
+      metrics_.flist_mount_takeovers_total.WithLabels({}).Increment(static_cast<double>(takeovers - takeovers_before));
+    }
+    takeovers_seen[entry.path().filename()] = std::max(takeovers, takeovers_before);
     metrics_.flist_cache_hits_total.WithLabels({}).Increment(static_cast<double>(gained[0]));
     metrics_.flist_cache_misses_total.WithLabels({}).Increment(static_cast<double>(gained[1]));
     metrics_.flist_fetch_duration_seconds.WithLabels({}).AddObservations(
         std::vector<uint64_t>(gained.begin() + 3, gained.end()), static_cast<double>(gained[2]) / 1e6);
   }
   flist_counters_seen_ = std::move(seen);
+  flist_takeovers_seen_ = std::move(takeovers_seen);
 }
 
 absl::Status RuntimeServiceImpl::ServeMetrics(const std::string& address) {

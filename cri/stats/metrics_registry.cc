@@ -233,6 +233,9 @@ FlintMetrics::FlintMetrics(MetricsRegistry& registry)
       flist_fetch_duration_seconds(registry.AddHistogram("flint_flist_fetch_duration_seconds",
                                                          "Latency of fetching one flist chunk from its backend.", {},
                                                          DoublingBuckets(128e-6, 20))),
+      flist_mount_takeovers_total(registry.AddCounter(
+          "flint_flist_mount_takeovers_total",
+          "Times a flist mount's server died and its keeper started another on the same mount.")),
       shims(registry.AddGauge("flint_shims", "Running flint-shim processes.")),
       redis_sink_dropped_total(registry.AddCounter("flint_redis_sink_dropped_total",
                                                    "Messages dropped by Redis log/stats sinks.", {"sink"})),

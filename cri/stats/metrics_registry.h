@@ -119,6 +119,7 @@ struct FlintMetrics {
   Family<Counter>& flist_cache_hits_total;    // {}
   Family<Counter>& flist_cache_misses_total;  // {}
   Family<Histogram>& flist_fetch_duration_seconds;  // {}
+  Family<Counter>& flist_mount_takeovers_total;  // {}
   Family<Gauge>& shims;                       // {}
   Family<Counter>& redis_sink_dropped_total;  // {sink}: "logs" | "stats"
   Family<Counter>& redis_sink_published_total;  // {sink}: "logs" | "stats"

@@ -25,6 +25,12 @@ FlistFs* Self(fuse_req_t req) { return static_cast<FlistFs*>(fuse_req_userdata(r
 // Trampolines from the C callback table to the FlistFs methods.
 struct FlistFsOps {
   static void Init(void* userdata, fuse_conn_info* conn) {
+    auto* self = static_cast<FlistFs*>(userdata);
+    {
+      std::lock_guard<std::mutex> lock(self->init_mu_);
+      self->proto_minor_ = conn->proto_minor;
+    }
+    self->init_cv_.notify_all();
     // Cached reads are spliced from the cache files straight into the FUSE device.
     if (static_cast<FlistFs*>(userdata)->options_.splice_reads && (conn->capable & FUSE_CAP_SPLICE_WRITE)) {
       conn->want |= FUSE_CAP_SPLICE_WRITE;
@@ -132,6 +138,7 @@ FlistFs::FlistFs(std::shared_ptr<const Flist> flist, BlockCache* cache, BlockSto
       store_(store),
       options_(options),
       format_(BlockFormatOf(*flist_)),
+      next_handle_(static_cast<uint64_t>(getpid()) << 32 | 1),
       prefetcher_(options.prefetch_blocks > 0 || options.open_prefetch_blocks > 0 ? options.prefetch_threads : 0, options.prefetch_queue) {
   const auto& entries = flist_->entries();
   parent_.assign(entries.size(), 0);
@@ -157,6 +164,18 @@ FlistFs::FlistFs(std::shared_ptr<const Flist> flist, BlockCache* cache, BlockSto
 }
 
 FlistFs::~FlistFs() { prefetcher_.Stop(); }
+
+unsigned FlistFs::WaitForInit(std::chrono::milliseconds limit) {
+  std::unique_lock<std::mutex> lock(init_mu_);
+  init_cv_.wait_for(lock, limit, [&] { return proto_minor_ != 0; });
+  return proto_minor_;
+}
+
+FlistFs::OpenFile* FlistFs::FindOpenFile(uint64_t handle) {
+  std::lock_guard<std::mutex> lock(open_mu_);
+  auto it = open_files_.find(handle);
+  return it == open_files_.end() ? nullptr : it->second.get();
+}
 
 const Entry* FlistFs::EntryOf(fuse_ino_t ino) const {
   if (ino < 1 || ino > flist_->entries().size()) return nullptr;
@@ -241,12 +260,13 @@ void FlistFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     file->prefetched_upto = first_blocks - 1;
     SchedulePrefetch(*e, 0, first_blocks - 1, /*advise_cached=*/false);
   }
-  OpenFile* handle = file.get();
+  uint64_t handle = 0;
   {
     std::lock_guard<std::mutex> lock(open_mu_);
+    handle = next_handle_++;
     open_files_.emplace(handle, std::move(file));
   }
-  fi->fh = reinterpret_cast<uint64_t>(handle);
+  fi->fh = handle;
   fi->keep_cache = 1;  // content is immutable: keep the page cache across opens
   fi->direct_io = 0;
   if (fuse_reply_open(req, fi) != 0) {  // interrupted: no release will come
@@ -258,7 +278,7 @@ void FlistFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void FlistFs::Release(fuse_req_t req, fuse_file_info* fi) {
   {
     std::lock_guard<std::mutex> lock(open_mu_);
-    open_files_.erase(reinterpret_cast<OpenFile*>(fi->fh));
+    open_files_.erase(fi->fh);  // not ours (a takeover's predecessor opened it): nothing to free
   }
   fuse_reply_err(req, 0);
 }
@@ -270,7 +290,10 @@ void FlistFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_
   const uint64_t offset = static_cast<uint64_t>(off);
   if (offset >= e->size || size == 0) return (void)fuse_reply_buf(req, nullptr, 0);
   const size_t want = static_cast<size_t>(std::min<uint64_t>(size, e->size - offset));
-  if (fi != nullptr && fi->fh != 0) MaybePrefetch(*reinterpret_cast<OpenFile*>(fi->fh), *e, offset, want);
+  // The kernel sends no release while a read is in flight, so the handle outlives this read.
+  if (OpenFile* file = fi != nullptr ? FindOpenFile(fi->fh) : nullptr; file != nullptr) {
+    MaybePrefetch(*file, *e, offset, want);
+  }
   if (options_.splice_reads && ReplyFromCacheFiles(req, *e, offset, want)) return;
 
   std::unique_ptr<char[]> buf(new char[want]);

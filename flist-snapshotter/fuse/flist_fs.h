@@ -8,6 +8,8 @@
 #include <fuse_lowlevel.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -74,6 +76,10 @@ class FlistFs {
   void WaitPrefetchIdle() { prefetcher_.WaitIdle(); }
   FlistFsStats stats() const;
   const Flist& flist() const { return *flist_; }
+  // The FUSE protocol minor version the kernel's INIT carried, once it came
+  // (0 until then, or if it does not come within `limit`). A server taking
+  // over this mount's connection replays INIT with it.
+  unsigned WaitForInit(std::chrono::milliseconds limit);
 
  private:
   struct OpenFile {
@@ -132,9 +138,17 @@ class FlistFs {
   uint64_t total_bytes_ = 0;
 
   // Handles the kernel has not released yet (an aborted connection never
-  // sends release, so the rest are freed with the filesystem).
+  // sends release, so the rest are freed with the filesystem). Handles are
+  // ids, not pointers: after a takeover the kernel still holds the handles of
+  // the server that died, which this one must recognise as not its own.
   std::mutex open_mu_;
-  std::unordered_map<OpenFile*, std::unique_ptr<OpenFile>> open_files_;
+  std::unordered_map<uint64_t, std::unique_ptr<OpenFile>> open_files_;
+  uint64_t next_handle_;  // this process's pid in the high half: unique across takeovers
+  OpenFile* FindOpenFile(uint64_t handle);
+
+  std::mutex init_mu_;
+  std::condition_variable init_cv_;
+  unsigned proto_minor_ = 0;
 
   std::mutex prefetch_mu_;
   std::unordered_set<std::string> prefetch_inflight_;  // block ids queued or running

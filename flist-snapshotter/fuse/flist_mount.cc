@@ -1,10 +1,14 @@
 #include "flist-snapshotter/fuse/flist_mount.h"
 
+#include <fcntl.h>
+#include <linux/fuse.h>  // the wire structs: libfuse does not install its copy
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -14,6 +18,13 @@
 #include "flist-snapshotter/fuse/readahead.h"
 
 namespace flint::flist {
+namespace {
+
+// FUSE_NOTIFY_RESEND (Linux 6.9): puts the requests a server took but did not answer back in
+// the queue. libfuse 3.14's headers predate it.
+constexpr int32_t kFuseNotifyResend = 7;
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<FlistMount>> FlistMount::Mount(std::shared_ptr<const Flist> flist,
                                                               BlockCache* cache, BlockStore* store,
@@ -30,7 +41,84 @@ absl::StatusOr<std::unique_ptr<FlistMount>> FlistMount::Mount(std::shared_ptr<co
   std::unique_ptr<FlistMount> mount(new FlistMount());
   mount->mountpoint_ = mountpoint;
   mount->fs_ = std::make_unique<FlistFs>(std::move(flist), cache, store, options.fs);
+  if (absl::Status s = mount->NewSession(options); !s.ok()) return s;
+  if (fuse_session_mount(mount->session_, mountpoint.c_str()) != 0) {
+    fuse_session_destroy(mount->session_);
+    mount->session_ = nullptr;
+    return absl::InternalError(absl::StrCat("flist mount ", mountpoint, ": mount failed (is /dev/fuse usable?)"));
+  }
+  mount->StartLoop(options.max_fuse_threads);
+  if (options.read_ahead_kb > 0) {
+    if (absl::Status s = SetMountReadahead(mountpoint, options.read_ahead_kb); !s.ok()) {
+      FLINT_LOG(WARN) << "flist mount " << mountpoint << ": " << s.message();
+    }
+  }
+  FLINT_LOG(INFO) << "flist mounted at " << mountpoint;
+  return mount;
+}
 
+absl::StatusOr<std::unique_ptr<FlistMount>> FlistMount::TakeOver(std::shared_ptr<const Flist> flist,
+                                                                 BlockCache* cache, BlockStore* store,
+                                                                 const std::string& mountpoint, int fuse_fd,
+                                                                 unsigned proto_minor, FlistMountOptions options) {
+  if (flist == nullptr || cache == nullptr || store == nullptr) {
+    return absl::InvalidArgumentError("flist takeover: flist, cache and store are required");
+  }
+  if (fcntl(fuse_fd, F_GETFD) < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("flist takeover: ", fuse_fd, " is not an open descriptor"));
+  }
+  std::unique_ptr<FlistMount> mount(new FlistMount());
+  mount->mountpoint_ = mountpoint;
+  mount->fs_ = std::make_unique<FlistFs>(std::move(flist), cache, store, options.fs);
+  if (absl::Status s = mount->NewSession(options); !s.ok()) return s;
+  // On failure the session goes without unmounting: the mount is the keeper's to keep.
+  auto fail = [&mount](absl::Status status) {
+    fuse_session_destroy(mount->session_);
+    mount->session_ = nullptr;
+    return status;
+  };
+  // libfuse takes "/dev/fd/N" as an already connected device (the session then owns N).
+  if (fuse_session_mount(mount->session_, absl::StrCat("/dev/fd/", fuse_fd).c_str()) != 0) {
+    return fail(absl::InternalError(absl::StrCat("flist takeover ", mountpoint, ": libfuse refused /dev/fd/", fuse_fd)));
+  }
+  // The kernel sent INIT to the first server only; this session must see one before it serves.
+  // Its reply goes to a request id the kernel never issued, which the kernel drops (ENOENT).
+  struct {
+    fuse_in_header header;
+    fuse_init_in init;
+  } request{};
+  request.header.len = sizeof request;
+  request.header.opcode = FUSE_INIT;
+  request.header.unique = uint64_t{1} << 62;
+  request.init.major = FUSE_KERNEL_VERSION;
+  request.init.minor = std::min<unsigned>(proto_minor, FUSE_KERNEL_MINOR_VERSION);
+  request.init.max_readahead = 1 << 20;
+  // What Linux offers and this filesystem may use; only libfuse's side of the protocol is set
+  // from this (the kernel keeps what it agreed with the first server).
+  request.init.flags = FUSE_ASYNC_READ | FUSE_ATOMIC_O_TRUNC | FUSE_BIG_WRITES | FUSE_DONT_MASK | FUSE_SPLICE_WRITE |
+                       FUSE_SPLICE_MOVE | FUSE_SPLICE_READ | FUSE_AUTO_INVAL_DATA | FUSE_DO_READDIRPLUS |
+                       FUSE_READDIRPLUS_AUTO | FUSE_ASYNC_DIO | FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES |
+                       FUSE_CACHE_SYMLINKS;
+  fuse_buf buf{};
+  buf.size = sizeof request;
+  buf.mem = &request;
+  fuse_session_process_buf(mount->session_, &buf);
+  if (mount->fs_->WaitForInit(std::chrono::milliseconds(0)) == 0) {
+    return fail(absl::InternalError(absl::StrCat("flist takeover ", mountpoint, ": libfuse did not accept the replayed INIT")));
+  }
+  // Requests the dead server read but never answered would wait forever: have them sent again.
+  const fuse_out_header resend{sizeof(fuse_out_header), kFuseNotifyResend, 0};
+  if (write(fuse_fd, &resend, sizeof resend) != static_cast<ssize_t>(sizeof resend)) {
+    return fail(absl::FailedPreconditionError(absl::StrCat("flist takeover ", mountpoint,
+                                                           ": the kernel cannot resend pending requests (",
+                                                           std::strerror(errno), "; Linux 6.9 or later has it)")));
+  }
+  mount->StartLoop(options.max_fuse_threads);
+  FLINT_LOG(INFO) << "flist mount at " << mountpoint << " taken over";
+  return mount;
+}
+
+absl::Status FlistMount::NewSession(const FlistMountOptions& options) {
   std::string opts = absl::StrCat("ro,fsname=", options.fsname, ",subtype=", options.subtype);
   if (options.allow_other) opts += ",allow_other";
   if (options.default_permissions) opts += ",default_permissions";
@@ -39,22 +127,17 @@ absl::StatusOr<std::unique_ptr<FlistMount>> FlistMount::Mount(std::shared_ptr<co
   std::vector<char*> argv;
   for (std::string& a : argv_store) argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
-
-  mount->session_ = fuse_session_new(&args, &FlistFs::Ops(), sizeof(fuse_lowlevel_ops), mount->fs_.get());
+  session_ = fuse_session_new(&args, &FlistFs::Ops(), sizeof(fuse_lowlevel_ops), fs_.get());
   fuse_opt_free_args(&args);
-  if (mount->session_ == nullptr) {
-    return absl::InternalError(absl::StrCat("flist mount ", mountpoint, ": fuse_session_new failed"));
+  if (session_ == nullptr) {
+    return absl::InternalError(absl::StrCat("flist mount ", mountpoint_, ": fuse_session_new failed"));
   }
-  if (fuse_session_mount(mount->session_, mountpoint.c_str()) != 0) {
-    fuse_session_destroy(mount->session_);
-    mount->session_ = nullptr;
-    return absl::InternalError(absl::StrCat("flist mount ", mountpoint, ": mount failed (is /dev/fuse usable?)"));
-  }
+  return absl::OkStatus();
+}
 
-  fuse_session* se = mount->session_;
-  const int max_threads = options.max_fuse_threads;
-  FlistMount* self = mount.get();
-  mount->loop_ = std::thread([self, se, max_threads] {
+void FlistMount::StartLoop(int max_threads) {
+  fuse_session* se = session_;
+  loop_ = std::thread([this, se, max_threads] {
     fuse_loop_config* cfg = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(max_threads));
     fuse_loop_cfg_set_clone_fd(cfg, 0);
@@ -64,18 +147,11 @@ absl::StatusOr<std::unique_ptr<FlistMount>> FlistMount::Mount(std::shared_ptr<co
       FLINT_LOG(WARN) << "flist mount: FUSE loop ended with " << rc;
     }
     {
-      std::lock_guard<std::mutex> lock(self->loop_mu_);
-      self->loop_done_ = true;
+      std::lock_guard<std::mutex> lock(loop_mu_);
+      loop_done_ = true;
     }
-    self->loop_done_cv_.notify_all();
+    loop_done_cv_.notify_all();
   });
-  if (options.read_ahead_kb > 0) {
-    if (absl::Status s = SetMountReadahead(mountpoint, options.read_ahead_kb); !s.ok()) {
-      FLINT_LOG(WARN) << "flist mount " << mountpoint << ": " << s.message();
-    }
-  }
-  FLINT_LOG(INFO) << "flist mounted at " << mountpoint;
-  return mount;
 }
 
 absl::StatusOr<std::unique_ptr<FlistMount>> FlistMount::MountFile(const std::string& flist_path,
@@ -123,6 +199,8 @@ absl::Status FlistMount::Unmount() {
   session_ = nullptr;
   return status;
 }
+
+int FlistMount::fuse_fd() const { return session_ != nullptr ? fuse_session_fd(session_) : -1; }
 
 void FlistMount::Wait() {
   std::unique_lock<std::mutex> lock(loop_mu_);

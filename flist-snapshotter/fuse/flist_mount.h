@@ -13,6 +13,7 @@
 //   (*mount)->Unmount();  // also done by the destructor
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -55,6 +56,15 @@ class FlistMount {
                                                            BlockCache* cache, BlockStore* store,
                                                            const std::string& mountpoint,
                                                            FlistMountOptions options = {});
+  // Serves a mount whose server died, on its /dev/fuse connection `fuse_fd`
+  // (inherited from the keeper; the session owns it from here). Replays the
+  // kernel's INIT (`proto_minor`, as the first server saw it) to libfuse, then
+  // has the kernel resend what the dead server had taken: FailedPrecondition
+  // when the kernel cannot (before Linux 6.9). Nothing is unmounted on failure.
+  static absl::StatusOr<std::unique_ptr<FlistMount>> TakeOver(std::shared_ptr<const Flist> flist,
+                                                              BlockCache* cache, BlockStore* store,
+                                                              const std::string& mountpoint, int fuse_fd,
+                                                              unsigned proto_minor, FlistMountOptions options = {});
   // Reads the .fl/.flist file first.
   static absl::StatusOr<std::unique_ptr<FlistMount>> MountFile(const std::string& flist_path,
                                                                BlockCache* cache, BlockStore* store,
@@ -74,12 +84,18 @@ class FlistMount {
   void Wait();
 
   const std::string& mountpoint() const { return mountpoint_; }
+  // The mount's /dev/fuse connection (a keeper holds a copy of it).
+  int fuse_fd() const;
+  // The FUSE protocol minor version of the kernel's INIT, 0 if it has not come within `limit`.
+  unsigned WaitForInit(std::chrono::milliseconds limit) { return fs_->WaitForInit(limit); }
   FlistFsStats stats() const { return fs_->stats(); }
   // Waits until queued prefetches are done (tests, benchmarks).
   void WaitPrefetchIdle() { fs_->WaitPrefetchIdle(); }
 
  private:
   FlistMount() = default;
+  absl::Status NewSession(const FlistMountOptions& options);
+  void StartLoop(int max_threads);
 
   std::string mountpoint_;
   std::unique_ptr<FlistFs> fs_;

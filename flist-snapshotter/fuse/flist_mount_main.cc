@@ -9,7 +9,11 @@
 // --stats-file: the block cache's counters as JSON, rewritten every second (flintd's /metrics).
 // --store overrides the flist's own routes; --default-store serves flists that name no store.
 // Without --foreground it detaches once the mount is up (the parent exits 0
-// then, or 1 if mounting failed).
+// then, or 1 if mounting failed), and starts a keeper (mount_keeper.h) that
+// starts a new server on the same mount if this one dies:
+//   flist-mount --keep FUSE_FD PIDFD PROTO_MINOR <the mount's arguments>
+// which runs, after each death,
+//   flist-mount <the mount's arguments> --foreground --takeover FUSE_FD --proto-minor N --takeovers COUNT
 //
 //   flist-mount --spare FD
 // A spare started ahead of need (flintd keeps one, under SCHED_IDLE until it
@@ -22,7 +26,9 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <sched.h>
+#include <spawn.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +55,7 @@
 #include "flist-snapshotter/flist/flist_reader.h"
 #include "flist-snapshotter/fuse/block_buffers.h"
 #include "flist-snapshotter/fuse/flist_mount.h"
+#include "flist-snapshotter/fuse/mount_keeper.h"
 #include "flist-snapshotter/pack/v2_writer.h"
 #include "flist-snapshotter/store/routed_store.h"
 #include "flist-snapshotter/util/absl_compat.h"
@@ -67,11 +74,16 @@ struct MountArgs {
   int open_prefetch = flint::flist::FlistFsOptions().open_prefetch_blocks;
   bool foreground = false;
   std::vector<std::string> warm_paths;
+  int takeover_fd = -1;  // serve this inherited /dev/fuse connection instead of mounting
+  unsigned proto_minor = 0;
+  uint64_t takeovers = 0;  // servers before this one that died (the keeper counts; in the stats file)
+  std::vector<std::string> raw;  // as given, for the keeper to start a successor with
 };
 
 // Empty on a usage error.
 std::optional<MountArgs> ParseMountArgs(const std::vector<std::string>& args) {
   MountArgs a;
+  a.raw = args;
   std::vector<std::string> positional;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -79,7 +91,8 @@ std::optional<MountArgs> ParseMountArgs(const std::vector<std::string>& args) {
     if (arg == "--foreground" || arg == "-f") {
       a.foreground = true;
     } else if (arg == "--store" || arg == "--default-store" || arg == "--cache" || arg == "--cache-size" ||
-               arg == "--prefetch" || arg == "--open-prefetch" || arg == "--stats-file" || arg == "--warm") {
+               arg == "--prefetch" || arg == "--open-prefetch" || arg == "--stats-file" || arg == "--warm" ||
+               arg == "--takeover" || arg == "--proto-minor" || arg == "--takeovers") {
       const char* v = value();
       if (v == nullptr) return std::nullopt;
       if (arg == "--store") a.store_url = v;
@@ -88,6 +101,9 @@ std::optional<MountArgs> ParseMountArgs(const std::vector<std::string>& args) {
       if (arg == "--stats-file") a.stats_file = v;
       if (arg == "--warm") a.warm_paths.push_back(v);
       if (arg == "--cache-size" && !absl::SimpleAtoi(v, &a.cache_mib)) return std::nullopt;
+      if (arg == "--takeover" && (!absl::SimpleAtoi(v, &a.takeover_fd) || a.takeover_fd < 3)) return std::nullopt;
+      if (arg == "--proto-minor" && !absl::SimpleAtoi(v, &a.proto_minor)) return std::nullopt;
+      if (arg == "--takeovers" && !absl::SimpleAtoi(v, &a.takeovers)) return std::nullopt;
       if (arg == "--prefetch" && (!absl::SimpleAtoi(v, &a.prefetch) || a.prefetch < 0)) return std::nullopt;
       if (arg == "--open-prefetch" && (!absl::SimpleAtoi(v, &a.open_prefetch) || a.open_prefetch < 0)) {
         return std::nullopt;
@@ -99,6 +115,7 @@ std::optional<MountArgs> ParseMountArgs(const std::vector<std::string>& args) {
     }
   }
   if (positional.size() != 2 || a.cache_dir.empty()) return std::nullopt;
+  if (a.takeover_fd >= 0 && (!a.foreground || a.proto_minor == 0)) return std::nullopt;
   a.flist_path = positional[0];
   a.mountpoint = positional[1];
   return a;
@@ -132,10 +149,12 @@ int Usage() {
   return 2;
 }
 
-// Replaces `path` with the cache's counters; readers never see a half-written file.
-void WriteStatsFile(const std::string& path, const flint::flist::BlockCache& cache) {
+// Replaces `path` with the cache's counters and the mount's takeovers; readers never see a
+// half-written file.
+void WriteStatsFile(const std::string& path, const flint::flist::BlockCache& cache, uint64_t takeovers) {
   const std::string temp = path + ".tmp";
-  const std::string json = flint::flist::BlockCacheStatsJson(cache.stats());
+  const std::string json = "{\"takeovers\":" + std::to_string(takeovers) + "," +
+                           flint::flist::BlockCacheStatsJson(cache.stats()).substr(1);
   int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
   const bool written = write(fd, json.data(), json.size()) == static_cast<ssize_t>(json.size());
@@ -152,8 +171,104 @@ void BlockSignalsForThisThread() {
   pthread_sigmask(SIG_BLOCK, &all, nullptr);  // signals are for main's sigwait
 }
 
+// Runs this binary again with `args` (argv[0] first) under scheduling `policy`, no signal blocked
+// and the ones we change back to their defaults; its pid, or -1. Inherits the descriptors without
+// FD_CLOEXEC.
+pid_t SpawnSelf(std::vector<std::string> args, int policy) {
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sched_param param{};
+  posix_spawnattr_setschedpolicy(&attr, policy);
+  posix_spawnattr_setschedparam(&attr, &param);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  for (int sig : {SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGPIPE}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSCHEDULER | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, "/proc/self/exe", nullptr, &attr, argv.data(), environ);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    errno = rc;
+    return -1;
+  }
+  return pid;
+}
+
+// Spawns this binary as the keeper of `mount` (see mount_keeper.h), handing it a copy of
+// the mount's /dev/fuse connection and a pidfd of this process. Without a keeper the mount ends
+// with this process, as it always did; that is all a failure here costs.
+void StartKeeper(const MountArgs& a, flint::flist::FlistMount& mount) {
+  const unsigned proto_minor = mount.WaitForInit(std::chrono::seconds(10));
+  if (proto_minor == 0) {
+    FLINT_LOG(WARN) << "flist-mount: no FUSE INIT within 10 s; " << a.mountpoint << " runs without a keeper";
+    return;
+  }
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+  const int fuse_copy = fcntl(mount.fuse_fd(), F_DUPFD, 3);  // without FD_CLOEXEC: the keeper inherits it
+  if (pidfd < 0 || fuse_copy < 0 || fcntl(pidfd, F_SETFD, 0) != 0) {
+    FLINT_LOG(WARN) << "flist-mount: " << a.mountpoint << " runs without a keeper: " << strerror(errno);
+    if (pidfd >= 0) close(pidfd);
+    if (fuse_copy >= 0) close(fuse_copy);
+    return;
+  }
+  std::vector<std::string> args = {"flist-mount", "--keep", std::to_string(fuse_copy), std::to_string(pidfd),
+                                   std::to_string(proto_minor)};
+  args.insert(args.end(), a.raw.begin(), a.raw.end());
+  // At SCHED_IDLE: starting it must not take CPU from the container start this mount is for.
+  if (SpawnSelf(args, SCHED_IDLE) < 0) {
+    FLINT_LOG(WARN) << "flist-mount: " << a.mountpoint << " runs without a keeper: spawn: " << strerror(errno);
+  }
+  close(fuse_copy);
+  close(pidfd);
+}
+
+// Holds a mount's connection and restarts its server (mount_keeper.h). `args`: FUSE_FD PIDFD
+// PROTO_MINOR, then the mount's own arguments.
+int KeeperMain(const std::vector<std::string>& args) {
+  int fuse_fd = -1;
+  int pidfd = -1;
+  unsigned proto_minor = 0;
+  if (args.size() < 4 || !absl::SimpleAtoi(args[0], &fuse_fd) || !absl::SimpleAtoi(args[1], &pidfd) ||
+      !absl::SimpleAtoi(args[2], &proto_minor) || fuse_fd < 3 || pidfd < 3 || fuse_fd == pidfd ||
+      fcntl(fuse_fd, F_GETFD) < 0 || fcntl(pidfd, F_GETFD) < 0) {
+    return Usage();
+  }
+  std::vector<std::string> mount_args(args.begin() + 3, args.end());
+  const std::optional<MountArgs> parsed = ParseMountArgs(mount_args);
+  if (!parsed.has_value()) return Usage();
+  fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  if (chdir("/") != 0) return 1;  // hold no directory of anyone's
+  // Started at SCHED_IDLE to stay out of a container start's way; a takeover must not wait for idle CPU.
+  sched_param normal{};
+  sched_setscheduler(0, SCHED_OTHER, &normal);
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);
+  mount_args.insert(mount_args.end(), {"--foreground", "--takeover", std::to_string(fuse_fd), "--proto-minor",
+                                       std::to_string(proto_minor)});
+  flint::flist::MountKeeperHooks hooks;
+  std::vector<std::string> server_args = {"flist-mount"};
+  server_args.insert(server_args.end(), mount_args.begin(), mount_args.end());
+  server_args.insert(server_args.end(), {"--takeovers", "0"});
+  uint64_t takeovers = 0;
+  hooks.start_server = [&] {
+    server_args.back() = std::to_string(++takeovers);
+    return SpawnSelf(server_args, SCHED_OTHER);
+  };
+  hooks.give_up = [&](const char* why) {
+    std::cerr << "flist-mount keeper: giving up " << parsed->mountpoint << ": " << why << "\n";
+  };
+  return flint::flist::RunMountKeeper(fuse_fd, pidfd, hooks,
+                                      flint::flist::RestartBudget(5, std::chrono::seconds(60)));
+}
+
 // Everything after detaching: open the flist, mount, serve until unmounted or signalled.
-int ServeMount(const MountArgs& a, const ReportReady& report_ready, bool codecs_warm) {
+int ServeMount(const MountArgs& a, const ReportReady& report_ready, bool codecs_warm, bool start_keeper) {
   using namespace flint::flist;
   // Runs beside opening the flist and mounting; joined before exit.
   std::thread codec_warmup([codecs_warm] {
@@ -200,12 +315,18 @@ int ServeMount(const MountArgs& a, const ReportReady& report_ready, bool codecs_
   options.fs.prefetch_blocks = a.prefetch;
   options.fs.open_prefetch_blocks = a.open_prefetch;
   options.fs.warm_paths = a.warm_paths;
-  auto mount = FlistMount::Mount(shared, cache->get(), store->get(), a.mountpoint, options);
+  auto mount = a.takeover_fd >= 0 ? FlistMount::TakeOver(shared, cache->get(), store->get(), a.mountpoint,
+                                                          a.takeover_fd, a.proto_minor, options)
+                                   : FlistMount::Mount(shared, cache->get(), store->get(), a.mountpoint, options);
   if (!mount.ok()) {
     report_ready(false, std::string(mount.status().message()));
-    return 1;
+    return absl::IsFailedPrecondition(mount.status()) ? flint::flist::kTakeoverUnsupportedExit : 1;
   }
   report_ready(true, "");
+  if (start_keeper) {
+    signal(SIGCHLD, SIG_IGN);  // the keeper outlives us, or else needs no reaping by us
+    StartKeeper(a, **mount);
+  }
 
   // An unmount from outside ends the loop; turn that into a signal for main.
   std::thread watcher([m = mount->get()] {
@@ -220,7 +341,7 @@ int ServeMount(const MountArgs& a, const ReportReady& report_ready, bool codecs_
     stats_writer = std::thread([&, c = cache->get()] {
       std::unique_lock lock(stats_mu);
       do {
-        WriteStatsFile(a.stats_file, *c);
+        WriteStatsFile(a.stats_file, *c, a.takeovers);
       } while (!stats_cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; }));
     });
   }
@@ -305,7 +426,7 @@ int SpareMain(int control_fd) {
     std::replace(message.begin(), message.end(), '\n', ' ');
     WriteAll(control_fd, ok ? std::string("ok\n") : "error " + message + "\n");
     close(control_fd);
-  }, codecs_warm);
+  }, codecs_warm, /*start_keeper=*/true);
 }
 
 }  // namespace
@@ -321,6 +442,18 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   // A mount lives long: a descriptor its starter leaked (a file inside some other mount, say)
   // must not stay open with it.
+  if (!args.empty() && args[0] == "--keep") {
+    int fuse_fd = -1;
+    int pidfd = -1;
+    if (args.size() < 3 || !absl::SimpleAtoi(args[1], &fuse_fd) || !absl::SimpleAtoi(args[2], &pidfd)) return Usage();
+    const unsigned low = static_cast<unsigned>(std::min(fuse_fd, pidfd));
+    const unsigned high = static_cast<unsigned>(std::max(fuse_fd, pidfd));
+    if (low < 3) return Usage();
+    close_range(3, low - 1, 0);
+    close_range(low + 1, high - 1, 0);
+    close_range(high + 1, ~0U, 0);
+    return KeeperMain(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
   if (args.size() == 2 && args[0] == "--spare") {
     int fd = -1;
     if (!absl::SimpleAtoi(args[1], &fd) || fd < 3) return Usage();
@@ -328,9 +461,14 @@ int main(int argc, char** argv) {
     close_range(fd + 1, ~0U, 0);
     return SpareMain(fd);
   }
-  close_range(3, ~0U, 0);
   std::optional<MountArgs> parsed = ParseMountArgs(args);
   if (!parsed.has_value()) return Usage();
+  if (parsed->takeover_fd >= 0) {
+    close_range(3, parsed->takeover_fd - 1, 0);
+    close_range(parsed->takeover_fd + 1, ~0U, 0);
+  } else {
+    close_range(3, ~0U, 0);
+  }
 
   int ready_pipe[2] = {-1, -1};
   if (!parsed->foreground) {
@@ -354,5 +492,5 @@ int main(int argc, char** argv) {
     close(ready_pipe[1]);
     ready_pipe[1] = -1;
     if (ok) RedirectStdioToDevNull();
-  }, /*codecs_warm=*/false);
+  }, /*codecs_warm=*/false, /*start_keeper=*/!parsed->foreground);
 }

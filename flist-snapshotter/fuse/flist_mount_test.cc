@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <chrono>
@@ -833,6 +834,123 @@ bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds limi
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return true;
+}
+
+// Processes (not zombies) whose arguments include `path`: a detached flist-mount's server and its
+// keeper (whose first argument is --keep).
+struct MountProcesses {
+  std::vector<pid_t> servers, keepers;
+};
+MountProcesses ProcessesServing(const std::string& path) {
+  MountProcesses found;
+  std::error_code ec;
+  for (const auto& proc : fs::directory_iterator("/proc", ec)) {
+    const std::string name = proc.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream cmdline(proc.path() / "cmdline", std::ios::binary);
+    std::vector<std::string> args;
+    for (std::string arg; std::getline(cmdline, arg, '\0');) args.push_back(arg);
+    if (args.size() < 2 || fs::path(args[0]).filename() != "flist-mount" ||
+        std::find(args.begin(), args.end(), path) == args.end()) {
+      continue;
+    }
+    std::ifstream stat(proc.path() / "stat");
+    std::string pid_field, comm, state;
+    if (!(stat >> pid_field >> comm >> state) || state == "Z") continue;
+    (args[1] == "--keep" ? found.keepers : found.servers).push_back(std::stoi(name));
+  }
+  return found;
+}
+
+// Starts flist-mount detached, serving blocks from an http store, and returns the server's pid.
+pid_t MountDetachedFromHttp(const std::string& fl, const std::string& mnt, const std::string& cache,
+                            const std::string& store_url) {
+  const std::string cmd = std::string(FLIST_MOUNT_BIN) + " " + fl + " " + mnt + " --cache " + cache + " --store " +
+                          store_url + " --prefetch 0 --open-prefetch 0";
+  if (system(cmd.c_str()) != 0) return -1;
+  MountProcesses p;
+  for (int i = 0; i < 250 && (p.servers.size() != 1 || p.keepers.size() != 1); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    p = ProcessesServing(mnt);
+  }
+  return p.servers.size() == 1 && p.keepers.size() == 1 ? p.servers[0] : -1;
+}
+
+// Serves every block of a dir:// store at <base>/<hex id>, as an http store is laid out.
+void ServeStoreOverHttp(const std::string& store_dir, testing::HttpFileServer& http) {
+  for (const auto& file : fs::recursive_directory_iterator(store_dir)) {
+    if (file.is_regular_file()) http.Set("/" + file.path().filename().string(), ReadAll(file.path()));
+  }
+}
+
+// Waits for a server other than `old` to serve `mnt`; -1 if none comes within 10 s.
+pid_t NextServer(const std::string& mnt, pid_t old) {
+  for (int i = 0; i < 500; ++i) {
+    MountProcesses p = ProcessesServing(mnt);
+    if (p.servers.size() == 1 && p.servers[0] != old) return p.servers[0];
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
+
+TEST_F(FlistMountTest, KilledServerIsTakenOverAndItsReadInFlightCompletes) {
+  PackToDir();
+  testing::HttpFileServer http;
+  ASSERT_TRUE(http.ok());
+  ServeStoreOverHttp(root_ + "/store", http);
+  const pid_t server = MountDetachedFromHttp(fl_, mnt_, root_ + "/bincache", http.base_url());
+  ASSERT_GT(server, 0) << "no server and keeper serve " << mnt_;
+  EXPECT_EQ(ReadAll(mnt_ + "/etc/hostname"), "flint\n");
+
+  // A read waits for its block while the server is killed: the kernel keeps the request, the
+  // keeper starts a new server, which has it resent and answers it.
+  const int before = http.requests();
+  http.SetStallSeconds(30);
+  std::string got;
+  std::thread reader([&] { got = ReadAll(mnt_ + "/big.bin"); });
+  const bool in_flight = WaitUntil([&] { return http.requests() > before; }, std::chrono::seconds(10));
+  ASSERT_EQ(kill(server, SIGKILL), 0);
+  http.SetStallSeconds(0);
+  const pid_t next = NextServer(mnt_, server);
+  reader.join();
+  EXPECT_TRUE(in_flight);
+  EXPECT_GT(next, 0) << "no server took over " << mnt_;
+  EXPECT_EQ(got.size(), big_.size());
+  EXPECT_TRUE(got == big_) << "the read in flight at the kill returned other bytes";
+  EXPECT_TRUE(IsMounted(mnt_));
+  EXPECT_EQ(ReadAll(mnt_ + "/etc/sub/deep.txt"), "deep file\n");
+
+  // An unmount ends the new server and the keeper.
+  EXPECT_EQ(umount2(mnt_.c_str(), 0), 0) << strerror(errno);
+  EXPECT_TRUE(WaitUntil([&] {
+    MountProcesses p = ProcessesServing(mnt_);
+    return p.servers.empty() && p.keepers.empty();
+  }, std::chrono::seconds(10))) << "server or keeper still running after the unmount";
+}
+
+TEST_F(FlistMountTest, ServerThatKeepsDyingEndsTheMount) {
+  PackToDir();
+  testing::HttpFileServer http;
+  ASSERT_TRUE(http.ok());
+  ServeStoreOverHttp(root_ + "/store", http);
+  pid_t server = MountDetachedFromHttp(fl_, mnt_, root_ + "/bincache", http.base_url());
+  ASSERT_GT(server, 0) << "no server and keeper serve " << mnt_;
+  constexpr int kRestarts = 5;  // the keeper's budget per minute
+  for (int i = 0; i < kRestarts && server > 0; ++i) {
+    ASSERT_EQ(kill(server, SIGKILL), 0);
+    server = NextServer(mnt_, server);
+    ASSERT_GT(server, 0) << "no server after kill " << i + 1;
+    EXPECT_EQ(ReadAll(mnt_ + "/etc/hostname"), "flint\n");
+  }
+  ASSERT_EQ(kill(server, SIGKILL), 0);
+  EXPECT_TRUE(WaitUntil([&] {
+    MountProcesses p = ProcessesServing(mnt_);
+    return p.servers.empty() && p.keepers.empty();
+  }, std::chrono::seconds(10))) << "the keeper did not give up";
+  // (Attributes are cached for a day: opening asks the server.)
+  EXPECT_EQ(open((mnt_ + "/big.bin").c_str(), O_RDONLY), -1);
+  EXPECT_EQ(errno, ENOTCONN);
+  umount2(mnt_.c_str(), MNT_DETACH);
 }
 
 FlistMountSpareOptions SpareOptions() {
