@@ -170,6 +170,27 @@ absl::Status ParseHubStores(const YamlReader& r, const YAML::Node& node, const s
   return absl::OkStatus();
 }
 
+absl::Status ParseAllowedStores(const YamlReader& r, const YAML::Node& node, const std::string& path,
+                                std::vector<std::string>* stores) {
+  if (node.IsNull()) return absl::OkStatus();
+  if (!node.IsSequence()) return r.Error(node, path, "must be a list of block store URLs");
+  stores->clear();
+  for (const auto& item : node) {
+    std::string url;
+    if (absl::Status s = r.String(&url)(item, path); !s.ok()) return s;
+    if (!IsStoreUrl(url)) {
+      return r.Error(item, path,
+                     absl::StrCat("\"", url, "\" is not a store URL (zdb://, redis://, http(s)://, dir:///PATH)"));
+    }
+    const std::string authority = url.substr(url.find("://") + 3);
+    if (authority.substr(0, authority.find('/')).find('@') != std::string::npos) {
+      return r.Error(item, path, absl::StrCat("\"", url, "\": leave credentials out (stores match without them)"));
+    }
+    stores->push_back(url);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseMirrors(const YamlReader& r, const YAML::Node& node, const std::string& path,
                           std::map<std::string, std::vector<std::string>>* mirrors) {
   if (node.IsNull()) return absl::OkStatus();
@@ -260,6 +281,10 @@ absl::StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::stri
                            [&](const YAML::Node& n, const std::string& key) {
                              return ParseHubStores(r, n, key, &c.flist.hub_stores);
                            }},
+                          {"allowed_stores",
+                           [&](const YAML::Node& n, const std::string& key) {
+                             return ParseAllowedStores(r, n, key, &c.flist.allowed_stores);
+                           }},
                           {"cache_dir", r.AbsPath(&c.flist.cache_dir, true)},
                           {"cache_max_bytes", r.Uint64(&c.flist.cache_max_bytes)},
                           {"prefetch_blocks", r.Int(&c.flist.prefetch_blocks, 0, 256)},
@@ -347,6 +372,10 @@ flist:
   # The same per hub (host of the flist reference, with its port if any), e.g.
   #   hub.example.com: zdb://zdb.example.com:9900
   hub_stores: {}
+  # If not empty, the only block stores a pulled flist's own routes may name (others are refused
+  # at PullImage and at mount), e.g. [zdb://hub.grid.tf:9900, "dir:///srv/blocks"]; a host without
+  # a port matches any port. default_store and hub_stores are always allowed.
+  allowed_stores: []
   # Block cache shared by all flists (empty: <root_dir>/flist/cache).
   cache_dir: ""
   cache_max_bytes: 10737418240
@@ -388,6 +417,7 @@ std::string ConfigToJson(const Config& c) {
   j["flist"] = {{"hubs", c.flist.hubs},
                 {"default_store", c.flist.default_store},
                 {"hub_stores", c.flist.hub_stores},
+                {"allowed_stores", c.flist.allowed_stores},
                 {"cache_dir", c.flist.cache_dir},
                 {"cache_max_bytes", c.flist.cache_max_bytes},
                 {"prefetch_blocks", c.flist.prefetch_blocks},

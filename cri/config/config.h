@@ -43,6 +43,10 @@ struct FlistOptions {
   // Hub host (as in the flist reference, with its port if any) -> block store of the flists
   // pulled from it that name none; other hubs' flists use default_store.
   std::map<std::string, std::string> hub_stores;
+  // When not empty: the only block stores a flist's own routes may name (store URLs without
+  // credentials; a host matches any port unless one is given, a path matches below it).
+  // default_store and hub_stores are the operator's and always allowed.
+  std::vector<std::string> allowed_stores;
   std::string cache_dir;  // empty: <root_dir>/flist/cache
   uint64_t cache_max_bytes = 10ull << 30;
   // flist-mount: blocks fetched ahead of a sequential reader, and first blocks of a file fetched

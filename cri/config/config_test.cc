@@ -47,7 +47,8 @@ pinned_images: [registry.k8s.io/pause:3.10]
 cni: {conf_dir: /tmp/cni, bin_dirs: [/tmp/bin]}
 flist: {hubs: [http://127.0.0.1:8080], default_store: "redis://127.0.0.1:6379", prefetch_blocks: 2,
         open_prefetch_blocks: 0, spare_mount: false,
-        hub_stores: {"127.0.0.1:8080": "dir:///srv/blocks", hub.example.com: "zdb://zdb.example.com:9900/ns"}}
+        hub_stores: {"127.0.0.1:8080": "dir:///srv/blocks", hub.example.com: "zdb://zdb.example.com:9900/ns"},
+        allowed_stores: [zdb://hub.grid.tf, "dir:///srv/blocks"]}
 streaming_address: 127.0.0.1:10010
 )",
                                          "t.yaml");
@@ -69,6 +70,7 @@ streaming_address: 127.0.0.1:10010
   EXPECT_EQ(c->flist.hub_stores, (std::map<std::string, std::string>{
                                      {"127.0.0.1:8080", "dir:///srv/blocks"},
                                      {"hub.example.com", "zdb://zdb.example.com:9900/ns"}}));
+  EXPECT_EQ(c->flist.allowed_stores, (std::vector<std::string>{"zdb://hub.grid.tf", "dir:///srv/blocks"}));
   EXPECT_EQ(c->streaming_address, "127.0.0.1:10010");
 }
 
@@ -103,6 +105,12 @@ INSTANTIATE_TEST_SUITE_P(
                             "flint.yaml:3: flist.hub_stores.hub.example.com: \"hub.example.com:9900\" is not a store URL"},
                     BadCase{"flist:\n  hub_stores:\n    https://hub.example.com: zdb://hub.example.com\n",
                             "flist.hub_stores.https://hub.example.com: must be a hub host"},
+                    BadCase{"flist:\n  allowed_stores: [hub.grid.tf]\n",
+                            "flint.yaml:2: flist.allowed_stores: \"hub.grid.tf\" is not a store URL"},
+                    BadCase{"flist:\n  allowed_stores: [\"zdb://u:p@hub.grid.tf\"]\n",
+                            "flist.allowed_stores: \"zdb://u:p@hub.grid.tf\": leave credentials out"},
+                    BadCase{"flist:\n  allowed_stores: zdb://hub.grid.tf\n",
+                            "flist.allowed_stores: must be a list of block store URLs"},
                     BadCase{"flist:\n  hub_stores: [zdb://hub.example.com]\n",
                             "flist.hub_stores: must be a mapping of hub host to a block store URL"},
                     BadCase{"default_runtime: kata\n", "default_runtime: \"kata\" is not one of the configured runtimes"},

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "cri/image/http_client.h"
 #include "flist-snapshotter/flist/flist_reader.h"
+#include "flist-snapshotter/store/store_policy.h"
 
 namespace flint::flist_image {
 namespace {
@@ -211,6 +212,10 @@ absl::StatusOr<FlistImage> FlistImageStore::Pull(const std::string& ref, const s
       unlink(tmp.c_str());
       return absl::InvalidArgumentError(absl::StrCat("flist ", ref, " from ", url, " is not a valid flist: ",
                                                      std::string(parsed.status().message())));
+    }
+    if (absl::Status allowed = flist::CheckFlistStores(*parsed, options_.allowed_stores); !allowed.ok()) {
+      unlink(tmp.c_str());
+      return absl::PermissionDeniedError(absl::StrCat("flist ", ref, " from ", url, ": ", allowed.message()));
     }
     std::string hex = absl::BytesToHexString(std::string(reinterpret_cast<char*>(digest), digest_len));
     FlistImage image;

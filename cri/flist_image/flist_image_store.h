@@ -23,6 +23,9 @@ struct FlistStoreOptions {
   std::chrono::seconds connect_timeout{30};
   std::chrono::seconds stall_timeout{300};
   uint64_t max_flist_bytes = 1ull << 30;
+  // When not empty, a flist whose routes name a store none of these match is not pulled
+  // (flist-snapshotter/store/store_policy.h).
+  std::vector<std::string> allowed_stores;
 };
 
 struct FlistImage {

@@ -127,6 +127,10 @@ absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::Flis
     args.push_back("--warm");
     args.push_back(path);
   }
+  for (const std::string& store : config_.flist.allowed_stores) {  // also for images pulled before the policy
+    args.push_back("--allowed-store");
+    args.push_back(store);
+  }
   if (std::string store = flist_image::DefaultStoreFor(image, config_.flist.hub_stores, config_.flist.default_store);
       !store.empty()) {
     args.push_back("--default-store");

@@ -109,6 +109,7 @@ absl::StatusOr<std::unique_ptr<CriServer>> CriServer::Start(const Config& config
   flist_options.mirrors = config.registry.mirrors;
   flist_options.connect_timeout = std::chrono::seconds(config.registry.connect_timeout_seconds);
   flist_options.stall_timeout = std::chrono::seconds(config.registry.stall_timeout_seconds);
+  flist_options.allowed_stores = config.flist.allowed_stores;
   absl::StatusOr<std::unique_ptr<flist_image::FlistImageStore>> flists = flist_image::FlistImageStore::Open(flist_options);
   if (!flists.ok()) return flists.status();
   server->flists_ = std::move(*flists);

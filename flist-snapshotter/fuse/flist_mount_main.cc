@@ -2,12 +2,14 @@
 // signalled.
 //   flist-mount FLIST MOUNTPOINT [--store URL] [--default-store URL] --cache DIR
 //               [--cache-size MiB] [--prefetch BLOCKS] [--open-prefetch BLOCKS] [--stats-file PATH]
-//               [--warm PATH]... [--foreground]
+//               [--warm PATH]... [--allowed-store URL]... [--foreground]
 // --prefetch: blocks fetched ahead of a sequential reader; --open-prefetch: first blocks of a file
 // fetched when it is opened (0 disables either). --warm: a file (path inside the flist) whose first
 // blocks are fetched right away, before the mount serves; repeatable.
 // --stats-file: the block cache's counters as JSON, rewritten every second (flintd's /metrics).
 // --store overrides the flist's own routes; --default-store serves flists that name no store.
+// --allowed-store: when given, the flist's own routes must name stores these match
+// (store_policy.h); --store and --default-store are the caller's and are not checked.
 // Without --foreground it detaches once the mount is up (the parent exits 0
 // then, or 1 if mounting failed), and starts a keeper (mount_keeper.h) that
 // starts a new server on the same mount if this one dies:
@@ -58,6 +60,7 @@
 #include "flist-snapshotter/fuse/mount_keeper.h"
 #include "flist-snapshotter/pack/v2_writer.h"
 #include "flist-snapshotter/store/routed_store.h"
+#include "flist-snapshotter/store/store_policy.h"
 #include "flist-snapshotter/util/absl_compat.h"
 
 namespace {
@@ -74,6 +77,7 @@ struct MountArgs {
   int open_prefetch = flint::flist::FlistFsOptions().open_prefetch_blocks;
   bool foreground = false;
   std::vector<std::string> warm_paths;
+  std::vector<std::string> allowed_stores;
   int takeover_fd = -1;  // serve this inherited /dev/fuse connection instead of mounting
   unsigned proto_minor = 0;
   uint64_t takeovers = 0;  // servers before this one that died (the keeper counts; in the stats file)
@@ -92,7 +96,7 @@ std::optional<MountArgs> ParseMountArgs(const std::vector<std::string>& args) {
       a.foreground = true;
     } else if (arg == "--store" || arg == "--default-store" || arg == "--cache" || arg == "--cache-size" ||
                arg == "--prefetch" || arg == "--open-prefetch" || arg == "--stats-file" || arg == "--warm" ||
-               arg == "--takeover" || arg == "--proto-minor" || arg == "--takeovers") {
+               arg == "--takeover" || arg == "--proto-minor" || arg == "--takeovers" || arg == "--allowed-store") {
       const char* v = value();
       if (v == nullptr) return std::nullopt;
       if (arg == "--store") a.store_url = v;
@@ -100,6 +104,7 @@ std::optional<MountArgs> ParseMountArgs(const std::vector<std::string>& args) {
       if (arg == "--cache") a.cache_dir = v;
       if (arg == "--stats-file") a.stats_file = v;
       if (arg == "--warm") a.warm_paths.push_back(v);
+      if (arg == "--allowed-store") a.allowed_stores.push_back(v);
       if (arg == "--cache-size" && !absl::SimpleAtoi(v, &a.cache_mib)) return std::nullopt;
       if (arg == "--takeover" && (!absl::SimpleAtoi(v, &a.takeover_fd) || a.takeover_fd < 3)) return std::nullopt;
       if (arg == "--proto-minor" && !absl::SimpleAtoi(v, &a.proto_minor)) return std::nullopt;
@@ -144,7 +149,7 @@ bool WriteAll(int fd, const std::string& text) {
 int Usage() {
   std::cerr << "usage: flist-mount FLIST MOUNTPOINT [--store URL] [--default-store URL] --cache DIR\n"
                "                   [--cache-size MiB] [--prefetch BLOCKS] [--open-prefetch BLOCKS]\n"
-               "                   [--stats-file PATH] [--warm PATH]... [--foreground]\n"
+               "                   [--stats-file PATH] [--warm PATH]... [--allowed-store URL]... [--foreground]\n"
                "       flist-mount --spare FD\n";
   return 2;
 }
@@ -289,6 +294,12 @@ int ServeMount(const MountArgs& a, const ReportReady& report_ready, bool codecs_
     return 1;
   }
   auto shared = std::make_shared<const Flist>(*std::move(flist));
+  if (a.store_url.empty()) {
+    if (absl::Status allowed = CheckFlistStores(*shared, a.allowed_stores); !allowed.ok()) {
+      report_ready(false, std::string(allowed.message()));
+      return 1;
+    }
+  }
   auto store = OpenStoreForFlist(*shared, a.store_url, a.default_store_url);
   if (!store.ok()) {
     report_ready(false, std::string(store.status().message()));

@@ -836,6 +836,23 @@ bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds limi
   return true;
 }
 
+TEST_F(FlistMountTest, FlistMountBinaryRefusesRoutesToStoresNotAllowed) {
+  PackToDir();  // routes every block to dir://<root_>/store
+  const std::string base = std::string(FLIST_MOUNT_BIN) + " " + fl_ + " " + mnt_ + " --cache " + root_ + "/bincache";
+  const std::string err = root_ + "/mount.err";
+  EXPECT_NE(system((base + " --allowed-store dir:///srv/blocks --allowed-store zdb://hub.grid.tf 2>" + err).c_str()), 0);
+  EXPECT_FALSE(IsMounted(mnt_));
+  const std::string message = ReadAll(err);
+  EXPECT_NE(message.find("dir://" + root_ + "/store"), std::string::npos) << message;
+  EXPECT_NE(message.find("not among the allowed block stores"), std::string::npos) << message;
+
+  // Routes to an allowed store (here: a directory above it) mount.
+  ASSERT_EQ(system((base + " --allowed-store dir://" + root_ + " 2>" + err).c_str()), 0) << ReadAll(err);
+  EXPECT_TRUE(IsMounted(mnt_));
+  EXPECT_EQ(ReadAll(mnt_ + "/etc/hostname"), "flint\n");
+  EXPECT_EQ(umount2(mnt_.c_str(), 0), 0) << strerror(errno);
+}
+
 // Processes (not zombies) whose arguments include `path`: a detached flist-mount's server and its
 // keeper (whose first argument is --keep).
 struct MountProcesses {

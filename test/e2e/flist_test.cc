@@ -466,5 +466,40 @@ TEST_F(FlistE2E, MissingFlistIsNotFoundAndCorruptFlistIsRejected) {
   EXPECT_EQ(listed.images_size(), 0);
 }
 
+// flist.allowed_stores: a flist whose routes send the node to a store the operator did not allow is
+// refused at PullImage; one routing to an allowed store runs.
+class FlistStorePolicyE2E : public FlistE2E {
+ protected:
+  std::string ExtraYaml() const override {
+    return FlistE2E::ExtraYaml() + "  allowed_stores: [\"dir://" + hub_store_ + "\"]\n";
+  }
+};
+
+TEST_F(FlistStorePolicyE2E, RoutesToStoresNotAllowedAreRefusedAtPull) {
+  v1::PullImageRequest request;
+  request.mutable_image()->set_image(hub_addr_ + "/flint/busybox.fl");  // routes to dir://<store_>
+  v1::PullImageResponse response;
+  grpc::Status status = flintd_->images().PullImage(Context(60).get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("dir://" + store_));
+  EXPECT_THAT(status.error_message(), HasSubstr("flist.allowed_stores"));
+  v1::ListImagesResponse listed;
+  ASSERT_TRUE(flintd_->images().ListImages(Context().get(), v1::ListImagesRequest(), &listed).ok());
+  for (const auto& image : listed.images()) {
+    for (const auto& tag : image.repo_tags()) EXPECT_THAT(tag, testing::Not(HasSubstr("busybox.fl")));
+  }
+
+  const std::string pack = std::string(FLINT_BINARY_DIR) + "/flist-snapshotter/flist-tool pack " + work_ +
+                           "/rootfs " + hub_ + "/flint/allowed.fl --store dir://" + hub_store_ + " >" + work_ +
+                           "/pack-allowed.log 2>&1";
+  ASSERT_EQ(Shell(pack), 0) << fs::ReadFile(work_ + "/pack-allowed.log").value_or("");
+  std::string image = PullImage(hub_addr_ + "/flint/allowed.fl");
+  ASSERT_FALSE(image.empty());
+  std::string pod;
+  EXPECT_THAT(RunAndLog("allowed-store", image, "md5sum /data.bin | cut -d' ' -f1; exec sleep 3600", data_md5_, &pod),
+              HasSubstr(data_md5_));
+  EXPECT_TRUE(StopAndRemovePod(pod).ok());
+}
+
 }  // namespace
 }  // namespace flint::e2e
