@@ -439,16 +439,16 @@ void RuntimeServiceImpl::ExportFlistCacheCounters() {
         for (size_t i = 0; i < now.size(); ++i) gained[i] = now[i] - it->second[i];
       }
     }
-    seen[entry.path().filename()] = now;
+    const std::string mount = entry.path().filename();
+    seen[mount] = now;
     // The keeper's count for this mount: it only grows while the mount lives.
     const uint64_t takeovers = stats.value("takeovers", uint64_t{0});
-    const uint64_t takeovers_before = flist_takeovers_seen_.contains(entry.path().filename())
-                                          ? flist_takeovers_seen_[entry.path().filename()]
-                                          : 0;
+    const auto before = flist_takeovers_seen_.find(mount);
+    const uint64_t takeovers_before = before == flist_takeovers_seen_.end() ? 0 : before->second;
     if (takeovers > takeovers_before) {
       metrics_.flist_mount_takeovers_total.WithLabels({}).Increment(static_cast<double>(takeovers - takeovers_before));
     }
-    takeovers_seen[entry.path().filename()] = std::max(takeovers, takeovers_before);
+    takeovers_seen[mount] = std::max(takeovers, takeovers_before);
     metrics_.flist_cache_hits_total.WithLabels({}).Increment(static_cast<double>(gained[0]));
     metrics_.flist_cache_misses_total.WithLabels({}).Increment(static_cast<double>(gained[1]));
     metrics_.flist_fetch_duration_seconds.WithLabels({}).AddObservations(

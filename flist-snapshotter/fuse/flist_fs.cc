@@ -32,7 +32,7 @@ struct FlistFsOps {
     }
     self->init_cv_.notify_all();
     // Cached reads are spliced from the cache files straight into the FUSE device.
-    if (static_cast<FlistFs*>(userdata)->options_.splice_reads && (conn->capable & FUSE_CAP_SPLICE_WRITE)) {
+    if (self->options_.splice_reads && (conn->capable & FUSE_CAP_SPLICE_WRITE)) {
       conn->want |= FUSE_CAP_SPLICE_WRITE;
       // libfuse derives the largest request (reads too) from max_write. One
       // block per request: a reply then fits the 1 MiB pipe an unprivileged

@@ -50,7 +50,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "flist-snapshotter/block/block_codec.h"
 #include "flist-snapshotter/cache/block_cache.h"
@@ -82,6 +84,7 @@ struct MountArgs {
   unsigned proto_minor = 0;
   uint64_t takeovers = 0;  // servers before this one that died (the keeper counts; in the stats file)
   std::vector<std::string> raw;  // as given, for the keeper to start a successor with
+  size_t flist_arg = 0;          // index of the flist's path in raw
 };
 
 // Empty on a usage error.
@@ -116,6 +119,7 @@ std::optional<MountArgs> ParseMountArgs(const std::vector<std::string>& args) {
     } else if (!arg.empty() && arg[0] == '-') {
       return std::nullopt;
     } else {
+      if (positional.empty()) a.flist_arg = i;
       positional.push_back(arg);
     }
   }
@@ -144,6 +148,18 @@ bool WriteAll(int fd, const std::string& text) {
     off += static_cast<size_t>(n);
   }
   return true;
+}
+
+// Closes every descriptor from 3 up except `keep`.
+void CloseDescriptorsExcept(std::vector<int> keep) {
+  std::sort(keep.begin(), keep.end());
+  unsigned from = 3;
+  for (int fd : keep) {
+    if (fd < static_cast<int>(from)) continue;
+    if (static_cast<unsigned>(fd) > from) close_range(from, static_cast<unsigned>(fd) - 1, 0);
+    from = static_cast<unsigned>(fd) + 1;
+  }
+  close_range(from, ~0U, 0);
 }
 
 int Usage() {
@@ -205,6 +221,36 @@ pid_t SpawnSelf(std::vector<std::string> args, int policy) {
   return pid;
 }
 
+// A takeover reads the flist through the keeper's descriptor (/proc/self/fd/N), whose file may be
+// deleted by now (RemoveImage of an image in use). SQLite resolves that link to the file's old
+// name and cannot open it, so the content is copied to a private temporary file first.
+absl::StatusOr<flint::flist::Flist> ReadFlistForTakeover(const std::string& path) {
+  if (!absl::StartsWith(path, "/proc/self/fd/")) return flint::flist::ReadFlistFile(path);
+  const int in = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return absl::NotFoundError(absl::StrCat("flist ", path, ": ", strerror(errno)));
+  char temp[] = "/tmp/flist-takeover-XXXXXX";
+  const int out = mkostemp(temp, O_CLOEXEC);
+  if (out < 0) {
+    close(in);
+    return absl::InternalError(absl::StrCat("flist takeover: temporary copy: ", strerror(errno)));
+  }
+  bool copied = true;
+  char buf[1 << 16];
+  for (ssize_t n; (n = read(in, buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 || !WriteAll(out, std::string(buf, static_cast<size_t>(n)))) {
+      copied = false;
+      break;
+    }
+  }
+  close(in);
+  close(out);
+  absl::StatusOr<flint::flist::Flist> flist =
+      copied ? flint::flist::ReadFlistFile(temp) : absl::InternalError("flist takeover: temporary copy failed");
+  unlink(temp);
+  return flist;
+}
+
 // Spawns this binary as the keeper of `mount` (see mount_keeper.h), handing it a copy of
 // the mount's /dev/fuse connection and a pidfd of this process. Without a keeper the mount ends
 // with this process, as it always did; that is all a failure here costs.
@@ -248,7 +294,12 @@ int KeeperMain(const std::vector<std::string>& args) {
   const std::optional<MountArgs> parsed = ParseMountArgs(mount_args);
   if (!parsed.has_value()) return Usage();
   fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-  if (chdir("/") != 0) return 1;  // hold no directory of anyone's
+  // The working directory stays the server's: relative paths in its arguments stay valid.
+  // The flist is held open and successors read it through /proc/self/fd, so a RemoveImage of an
+  // image in use (which deletes the file) does not stop a takeover.
+  const int flist_fd = open(parsed->flist_path.c_str(), O_RDONLY);  // inherited by successors
+  if (flist_fd < 0) return 1;
+  mount_args[parsed->flist_arg] = "/proc/self/fd/" + std::to_string(flist_fd);
   // Started at SCHED_IDLE to stay out of a container start's way; a takeover must not wait for idle CPU.
   sched_param normal{};
   sched_setscheduler(0, SCHED_OTHER, &normal);
@@ -288,7 +339,7 @@ int ServeMount(const MountArgs& a, const ReportReady& report_ready, bool codecs_
     ~Joiner() { t.join(); }
   } join_codec_warmup{codec_warmup};
 
-  auto flist = ReadFlistFile(a.flist_path);
+  auto flist = a.takeover_fd >= 0 ? ReadFlistForTakeover(a.flist_path) : ReadFlistFile(a.flist_path);
   if (!flist.ok()) {
     report_ready(false, std::string(flist.status().message()));
     return 1;
@@ -457,29 +508,26 @@ int main(int argc, char** argv) {
     int fuse_fd = -1;
     int pidfd = -1;
     if (args.size() < 3 || !absl::SimpleAtoi(args[1], &fuse_fd) || !absl::SimpleAtoi(args[2], &pidfd)) return Usage();
-    const unsigned low = static_cast<unsigned>(std::min(fuse_fd, pidfd));
-    const unsigned high = static_cast<unsigned>(std::max(fuse_fd, pidfd));
-    if (low < 3) return Usage();
-    close_range(3, low - 1, 0);
-    close_range(low + 1, high - 1, 0);
-    close_range(high + 1, ~0U, 0);
+    if (std::min(fuse_fd, pidfd) < 3) return Usage();
+    CloseDescriptorsExcept({fuse_fd, pidfd});
     return KeeperMain(std::vector<std::string>(args.begin() + 1, args.end()));
   }
   if (args.size() == 2 && args[0] == "--spare") {
     int fd = -1;
     if (!absl::SimpleAtoi(args[1], &fd) || fd < 3) return Usage();
-    close_range(3, fd - 1, 0);
-    close_range(fd + 1, ~0U, 0);
+    CloseDescriptorsExcept({fd});
     return SpareMain(fd);
   }
   std::optional<MountArgs> parsed = ParseMountArgs(args);
   if (!parsed.has_value()) return Usage();
-  if (parsed->takeover_fd >= 0) {
-    close_range(3, parsed->takeover_fd - 1, 0);
-    close_range(parsed->takeover_fd + 1, ~0U, 0);
-  } else {
-    close_range(3, ~0U, 0);
+  std::vector<int> keep;
+  if (parsed->takeover_fd >= 0) keep.push_back(parsed->takeover_fd);
+  // A takeover reads the flist through the keeper's descriptor (/proc/self/fd/N).
+  if (int fd = -1; absl::StartsWith(parsed->flist_path, "/proc/self/fd/") &&
+                   absl::SimpleAtoi(parsed->flist_path.substr(strlen("/proc/self/fd/")), &fd) && fd >= 3) {
+    keep.push_back(fd);
   }
+  CloseDescriptorsExcept(keep);
 
   int ready_pipe[2] = {-1, -1};
   if (!parsed->foreground) {
