@@ -30,6 +30,8 @@
 #include <sched.h>
 #include <spawn.h>
 #include <signal.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -150,6 +152,19 @@ bool WriteAll(int fd, const std::string& text) {
   return true;
 }
 
+// How a takeover names the flist it reads through a descriptor the keeper holds.
+constexpr char kInheritedFlistPrefix[] = "/proc/self/fd/";
+
+// The descriptor behind an inherited flist path, or -1 for any other path.
+int InheritedFlistFd(const std::string& path) {
+  int fd = -1;
+  if (!absl::StartsWith(path, kInheritedFlistPrefix) ||
+      !absl::SimpleAtoi(path.substr(sizeof kInheritedFlistPrefix - 1), &fd) || fd < 3) {
+    return -1;
+  }
+  return fd;
+}
+
 // Closes every descriptor from 3 up except `keep`.
 void CloseDescriptorsExcept(std::vector<int> keep) {
   std::sort(keep.begin(), keep.end());
@@ -225,28 +240,19 @@ pid_t SpawnSelf(std::vector<std::string> args, int policy) {
 // deleted by now (RemoveImage of an image in use). SQLite resolves that link to the file's old
 // name and cannot open it, so the content is copied to a private temporary file first.
 absl::StatusOr<flint::flist::Flist> ReadFlistForTakeover(const std::string& path) {
-  if (!absl::StartsWith(path, "/proc/self/fd/")) return flint::flist::ReadFlistFile(path);
-  const int in = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) return absl::NotFoundError(absl::StrCat("flist ", path, ": ", strerror(errno)));
+  const int in = InheritedFlistFd(path);
+  if (in < 0) return flint::flist::ReadFlistFile(path);
+  struct stat st {};
   char temp[] = "/tmp/flist-takeover-XXXXXX";
-  const int out = mkostemp(temp, O_CLOEXEC);
-  if (out < 0) {
-    close(in);
-    return absl::InternalError(absl::StrCat("flist takeover: temporary copy: ", strerror(errno)));
+  const int out = fstat(in, &st) == 0 ? mkostemp(temp, O_CLOEXEC) : -1;
+  if (out < 0) return absl::InternalError(absl::StrCat("flist takeover: temporary copy: ", strerror(errno)));
+  off_t offset = 0;
+  while (offset < st.st_size && sendfile(out, in, &offset, static_cast<size_t>(st.st_size - offset)) > 0) {
   }
-  bool copied = true;
-  char buf[1 << 16];
-  for (ssize_t n; (n = read(in, buf, sizeof buf)) != 0;) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 || !WriteAll(out, std::string(buf, static_cast<size_t>(n)))) {
-      copied = false;
-      break;
-    }
-  }
-  close(in);
   close(out);
   absl::StatusOr<flint::flist::Flist> flist =
-      copied ? flint::flist::ReadFlistFile(temp) : absl::InternalError("flist takeover: temporary copy failed");
+      offset == st.st_size ? flint::flist::ReadFlistFile(temp)
+                           : absl::InternalError(absl::StrCat("flist takeover: temporary copy: ", strerror(errno)));
   unlink(temp);
   return flist;
 }
@@ -299,7 +305,7 @@ int KeeperMain(const std::vector<std::string>& args) {
   // image in use (which deletes the file) does not stop a takeover.
   const int flist_fd = open(parsed->flist_path.c_str(), O_RDONLY);  // inherited by successors
   if (flist_fd < 0) return 1;
-  mount_args[parsed->flist_arg] = "/proc/self/fd/" + std::to_string(flist_fd);
+  mount_args[parsed->flist_arg] = absl::StrCat(kInheritedFlistPrefix, flist_fd);
   // Started at SCHED_IDLE to stay out of a container start's way; a takeover must not wait for idle CPU.
   sched_param normal{};
   sched_setscheduler(0, SCHED_OTHER, &normal);
@@ -522,11 +528,7 @@ int main(int argc, char** argv) {
   if (!parsed.has_value()) return Usage();
   std::vector<int> keep;
   if (parsed->takeover_fd >= 0) keep.push_back(parsed->takeover_fd);
-  // A takeover reads the flist through the keeper's descriptor (/proc/self/fd/N).
-  if (int fd = -1; absl::StartsWith(parsed->flist_path, "/proc/self/fd/") &&
-                   absl::SimpleAtoi(parsed->flist_path.substr(strlen("/proc/self/fd/")), &fd) && fd >= 3) {
-    keep.push_back(fd);
-  }
+  if (const int fd = InheritedFlistFd(parsed->flist_path); fd >= 0) keep.push_back(fd);
   CloseDescriptorsExcept(keep);
 
   int ready_pipe[2] = {-1, -1};

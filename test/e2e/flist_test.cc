@@ -145,6 +145,23 @@ class FlistE2E : public PodTestBase {
     return log;
   }
 
+  // Pulls busybox.fl and starts a container that sleeps in a new pod; the container's id, or empty.
+  std::string StartSleeper(const std::string& pod_name, std::string* image, std::string* pod) {
+    *image = PullImage(hub_addr_ + "/flint/busybox.fl");
+    if (image->empty()) return "";
+    v1::PodSandboxConfig sandbox = SandboxConfig(pod_name);
+    *pod = RunSandbox(sandbox);
+    std::string id = CreateContainer(*pod, ContainerConfig("app", *image, {"/bin/sh", "-c", "exec sleep 3600"}), sandbox);
+    if (id.empty()) return "";
+    StartContainer(id);
+    return WaitForState(id, v1::CONTAINER_RUNNING) ? id : "";
+  }
+
+  // Where flintd mounts flist image `image_id`.
+  std::string FlistMountpoint(const std::string& image_id) const {
+    return flintd_->dir() + "/run/flists/" + image_id.substr(image_id.find(':') + 1) + "/mnt";
+  }
+
   // The value of an unlabeled sample in flintd's /metrics, -1 when absent.
   double MetricValue(const std::string& name) const {
     const std::string text = HttpGet(metrics_port_, "/metrics");
@@ -369,15 +386,10 @@ TEST_F(FlistE2E, FailedCreateLeavesNoMount) {
 // After a crash, flintd keeps the flist mounts its containers use and releases the ones none
 // does (what a crash in CreateContainer, after mounting, leaves).
 TEST_F(FlistE2E, RestartReleasesFlistMountsNoContainerUses) {
-  std::string image = PullImage(hub_addr_ + "/flint/busybox.fl");
-  ASSERT_FALSE(image.empty());
-  v1::PodSandboxConfig sandbox = SandboxConfig("keep-mount");
-  std::string pod = RunSandbox(sandbox);
-  std::string id = CreateContainer(pod, ContainerConfig("app", image, {"/bin/sh", "-c", "exec sleep 3600"}), sandbox);
-  ASSERT_FALSE(id.empty());
-  StartContainer(id);
-  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
-  const std::string used = flintd_->dir() + "/run/flists/" + image.substr(image.find(':') + 1) + "/mnt";
+  std::string image, pod;
+  const std::string id = StartSleeper("keep-mount", &image, &pod);
+  ASSERT_FALSE(id.empty()) << "no running flist container";
+  const std::string used = FlistMountpoint(image);
   ASSERT_THAT(fs::ReadFile("/proc/self/mountinfo").value_or(""), HasSubstr(" " + used + " "));
 
   const std::string orphan = flintd_->dir() + "/run/flists/0123abcd/mnt";
@@ -399,6 +411,12 @@ TEST_F(FlistE2E, RestartReleasesFlistMountsNoContainerUses) {
 // The pid of the flist-mount serving `mountpoint`: the keeper's parent, until the keeper starts
 // its own (a mount from flintd's spare names no mountpoint in its arguments); -1 if none.
 pid_t FlistServerOf(const std::string& mountpoint) {
+  // Parent pid of a process directory's process, empty for a zombie or a gone process.
+  auto parent_of = [](const std::filesystem::path& proc) {
+    std::ifstream stat(proc / "stat");
+    std::string pid, comm, state, ppid;
+    return stat >> pid >> comm >> state >> ppid && state != "Z" ? ppid : std::string();
+  };
   std::error_code ec;
   for (const auto& proc : std::filesystem::directory_iterator("/proc", ec)) {
     std::ifstream cmdline(proc.path() / "cmdline", std::ios::binary);
@@ -409,13 +427,9 @@ pid_t FlistServerOf(const std::string& mountpoint) {
     }
     const std::string keeper = proc.path().filename();
     for (const auto& task : std::filesystem::directory_iterator("/proc", ec)) {  // a server it started
-      std::ifstream stat(task.path() / "stat");
-      std::string pid, comm, state, ppid;
-      if (stat >> pid >> comm >> state >> ppid && ppid == keeper && state != "Z") return std::stoi(pid);
+      if (parent_of(task.path()) == keeper) return std::stoi(task.path().filename());
     }
-    std::ifstream stat(proc.path() / "stat");
-    std::string pid, comm, state, ppid;
-    if (stat >> pid >> comm >> state >> ppid && ppid != "1") return std::stoi(ppid);
+    if (const std::string server = parent_of(proc.path()); !server.empty() && server != "1") return std::stoi(server);
   }
   return -1;
 }
@@ -423,15 +437,10 @@ pid_t FlistServerOf(const std::string& mountpoint) {
 // flist-mount dying under running containers (the OOM killer, a crash): its keeper starts another
 // server on the same mount; the containers read on and new ones start on it.
 TEST_F(FlistE2E, ContainersReadOnWhenTheFlistServerIsKilled) {
-  std::string image = PullImage(hub_addr_ + "/flint/busybox.fl");
-  ASSERT_FALSE(image.empty());
-  v1::PodSandboxConfig sandbox = SandboxConfig("server-killed");
-  std::string pod = RunSandbox(sandbox);
-  std::string id = CreateContainer(pod, ContainerConfig("app", image, {"/bin/sh", "-c", "exec sleep 3600"}), sandbox);
-  ASSERT_FALSE(id.empty());
-  StartContainer(id);
-  ASSERT_TRUE(WaitForState(id, v1::CONTAINER_RUNNING)) << Describe(id);
-  const std::string mountpoint = flintd_->dir() + "/run/flists/" + image.substr(image.find(':') + 1) + "/mnt";
+  std::string image, pod;
+  const std::string id = StartSleeper("server-killed", &image, &pod);
+  ASSERT_FALSE(id.empty()) << "no running flist container";
+  const std::string mountpoint = FlistMountpoint(image);
   const pid_t server = FlistServerOf(mountpoint);
   ASSERT_GT(server, 1) << "no keeper holds " << mountpoint;
   ASSERT_EQ(kill(server, SIGKILL), 0);
