@@ -1,5 +1,6 @@
 #include "common/log.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,7 +13,10 @@
 namespace flint::log {
 namespace {
 std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
+std::atomic<uint64_t> g_stderr_cap{0};
 }
+
+void CapStderrFile(uint64_t bytes) { g_stderr_cap.store(bytes); }
 
 void SetLevel(Level level) { g_level.store(static_cast<int>(level)); }
 Level GetLevel() { return static_cast<Level>(g_level.load()); }
@@ -53,6 +57,13 @@ Line::Line(Level level, const char* file, int line) : level_(level) {
 Line::~Line() {
   stream_ << '\n';
   std::string text = stream_.str();
+  if (const uint64_t cap = g_stderr_cap.load(std::memory_order_relaxed); cap > 0) {
+    struct stat st {};
+    if (fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode) &&
+        static_cast<uint64_t>(st.st_size) + text.size() > cap) {
+      (void)ftruncate(STDERR_FILENO, 0);
+    }
+  }
   // One write() per event keeps lines from different threads whole.
   ssize_t ignored = ::write(STDERR_FILENO, text.data(), text.size());
   (void)ignored;

@@ -3,6 +3,7 @@
 //   FLINT_LOG(DEBUG) << "rpc=Version took_ms=" << ms;
 #pragma once
 
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -17,6 +18,11 @@ void SetLevel(Level level);
 Level GetLevel();
 bool Enabled(Level level);
 absl::StatusOr<Level> ParseLevel(std::string_view name);
+
+// When stderr is a regular file, empty it before a line would take it past `bytes` (0: no cap).
+// For detached processes that log to a file nobody rotates; appending writers (O_APPEND) in
+// other processes go on at its new end.
+void CapStderrFile(uint64_t bytes);
 std::string_view LevelName(Level level);
 
 // Collects one event and writes it as a single line when destroyed.

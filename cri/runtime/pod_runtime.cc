@@ -58,6 +58,12 @@ absl::StatusOr<std::unique_ptr<PodRuntime>> PodRuntime::Open(const Config& confi
   for (const char* dir : {"/shims", "/netns", "/sandboxes", "/containers"}) {
     if (absl::Status s = fs::MakeDirs(config.state_dir + dir, 0711); !s.ok()) return s;
   }
+  if (flists != nullptr) {  // before Recover, which may end mounts (and forward their last lines)
+    FlistMountLogForwarder::Options logs;
+    logs.flists_dir = config.state_dir + "/flists";
+    runtime->flist_logs_ = std::make_unique<FlistMountLogForwarder>(std::move(logs));
+    runtime->flist_logs_->Start(std::chrono::seconds(1));
+  }
   runtime->Recover();
   if (flists != nullptr && !runtime->options_.flist_mount_binary.empty() && config.flist.spare_mount) {
     flist::FlistMountSpareOptions spare;

@@ -22,6 +22,7 @@
 #include "cri/flist_image/flist_image_store.h"
 #include "cri/image/image_service.h"
 #include "cri/oci/host_features.h"
+#include "cri/runtime/flist_mount_logs.h"
 #include "cri/runtime/record_store.h"
 #include "cri/runtime/sealed_runtime_copies.h"
 #include "flist-snapshotter/fuse/mount_spare.h"
@@ -130,6 +131,7 @@ class PodRuntime {
   std::map<std::string, int> flist_mount_pins_;  // mountpoint -> creates using it, guarded by flist_mounts_mu_
   SealedRuntimeCopies runtime_copies_;
   std::unique_ptr<flist::FlistMountSpare> flist_spare_;  // null: every flist mount starts flist-mount
+  std::unique_ptr<FlistMountLogForwarder> flist_logs_;   // null without flist support
   oci::HostFeatures host_;
   std::unique_ptr<RecordStore> store_;
   std::mutex locks_mu_;

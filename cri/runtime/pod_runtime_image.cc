@@ -4,6 +4,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/cleanup/cleanup.h"
@@ -106,7 +108,8 @@ absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::Flis
     return absl::FailedPreconditionError("flist images need the flist-mount binary beside flintd");
   }
   std::string hex = image.id.substr(image.id.find(':') + 1);
-  std::string mountpoint = absl::StrCat(config_.state_dir, "/flists/", hex, "/mnt");
+  const std::string mount_dir = absl::StrCat(config_.state_dir, "/flists/", hex);
+  std::string mountpoint = mount_dir + "/mnt";
   std::lock_guard lock(flist_mounts_mu_);
   if (IsFuseMounted(mountpoint)) {
     ++flist_mount_pins_[mountpoint];
@@ -120,7 +123,9 @@ absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::Flis
   std::vector<std::string> args = {image.path, mountpoint, "--cache", cache,
                                    "--cache-size", std::to_string(config_.flist.cache_max_bytes >> 20),
                                    // flintd's /metrics reads the cache counters from here
-                                   "--stats-file", absl::StrCat(config_.state_dir, "/flists/", hex, "/stats.json"),
+                                   "--stats-file", mount_dir + "/stats.json",
+                                   // forwarded into flintd's log (flist_mount_logs.h)
+                                   "--log-file", FlistMountLogPath(mount_dir),
                                    "--prefetch", std::to_string(config_.flist.prefetch_blocks),
                                    "--open-prefetch", std::to_string(config_.flist.open_prefetch_blocks)};
   for (const std::string& path : warm_paths) {
@@ -176,6 +181,7 @@ void PodRuntime::ReleaseFlistMount(const std::string& mountpoint, const std::str
     return;
   }
   (void)rmdir(mountpoint.c_str());
+  if (flist_logs_ != nullptr) flist_logs_->Finish(std::filesystem::path(mountpoint).parent_path().string());
   FLINT_LOG(INFO) << "unmounted flist at " << mountpoint;
 }
 

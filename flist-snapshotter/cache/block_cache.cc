@@ -425,7 +425,13 @@ absl::StatusOr<std::shared_ptr<const std::string>> BlockCache::FetchNow(const Bl
 void BlockCache::StoreFetched(const BlockRef& ref, const std::string& plain) {
   if (auto s = Store(ref, plain); !s.ok()) {
     ++write_errors_;
-    FLINT_LOG(WARN) << "block cache: cannot store block " << HexEncode(ref.id) << ": " << s.message();
+    if (uint64_t held_back = 0;
+        write_error_log_.Allow(absl::StatusCodeToString(s.code()), RepeatLimiter::Clock::now(), &held_back)) {
+      FLINT_LOG(WARN) << "block cache: cannot store block " << HexEncode(ref.id) << " (it is served, not kept): "
+                      << s.message()
+                      << (held_back > 0 ? absl::StrCat(" (", held_back, " more blocks not stored since the last message)")
+                                        : "");
+    }
   }
 }
 

@@ -40,6 +40,7 @@
 #include "flist-snapshotter/cache/shared_ledger.h"
 #include "flist-snapshotter/flist/model.h"
 #include "flist-snapshotter/store/block_store.h"
+#include "flist-snapshotter/util/repeat_limiter.h"
 
 namespace flint::flist {
 
@@ -192,6 +193,8 @@ class BlockCache {
   };
   std::unordered_map<std::string, SlowFailure> slow_failures_;  // by id+key, guarded by mu_
 
+  // A full or failing cache disk fails every store: one line per kind of error per 10 s.
+  RepeatLimiter write_error_log_{std::chrono::seconds(10)};
   std::atomic<uint64_t> hits_{0}, misses_{0}, coalesced_{0}, fetches_{0}, fetch_errors_{0},
       bytes_fetched_{0}, fetch_micros_total_{0}, fetch_micros_max_{0}, evictions_{0}, write_errors_{0},
       slow_failures_repeated_{0};

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -294,6 +295,36 @@ TEST_F(BlockCacheTest, ReopenTrustsTheLedgerAndRecountsWithoutOne) {
   auto cache = OpenCache();
   EXPECT_EQ(cache->stats().shared_bytes, on_disk);
   EXPECT_EQ(cache->stats().cached_blocks, 3u);
+}
+
+// A full cache disk: blocks are still served (from the fetch), counted as not stored, and the
+// warning comes once, not once per block.
+TEST_F(BlockCacheTest, FullCacheDiskStillServesAndWarnsOnce) {
+  const std::string cache_dir = root_ + "/cache";
+  std::filesystem::create_directories(cache_dir);
+  ASSERT_EQ(mount("tmpfs", cache_dir.c_str(), "tmpfs", 0, "size=64k"), 0) << strerror(errno);
+  std::vector<std::pair<BlockRef, std::string>> blocks;
+  for (int i = 0; i < 4; ++i) {
+    std::string plain = RandomBytes(200000, 40 + i);
+    blocks.emplace_back(AddBlock(plain), plain);
+  }
+  {
+    auto cache = OpenCache();
+    ASSERT_NE(cache, nullptr);
+    ::testing::internal::CaptureStderr();
+    for (const auto& [ref, plain] : blocks) {
+      auto got = cache->GetBlock(ref, BlockFormat::kV2, *store_);
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_TRUE(*got == plain);
+    }
+    const std::string logged = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(cache->stats().write_errors, 4u);
+    const std::string warning = "block cache: cannot store block ";
+    EXPECT_NE(logged.find(warning), std::string::npos) << logged;
+    EXPECT_EQ(logged.find(warning), logged.rfind(warning)) << logged;
+    EXPECT_NE(logged.find("No space left on device"), std::string::npos) << logged;
+  }
+  umount2(cache_dir.c_str(), MNT_DETACH);
 }
 
 TEST_F(BlockCacheTest, CorruptStoreBlockIsAnErrorAndNotCached) {

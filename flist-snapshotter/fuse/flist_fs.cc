@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "flist-snapshotter/pack/file_content.h"
 
@@ -310,9 +311,12 @@ void FlistFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_
     auto n = cache_->ReadBlock(e->blocks[block], format_, *store_, pos % kBlockSize, buf.get() + done,
                                want - done);
     if (!n.ok() || *n == 0) {
-      FLINT_LOG(ERROR) << "flist read " << e->path << " block " << block << ": "
-                       << (n.ok() ? std::string("block shorter than expected") : n.status().ToString());
       ++read_errors_;
+      if (uint64_t held_back = 0; read_error_log_.Allow(e->blocks[block].id, RepeatLimiter::Clock::now(), &held_back)) {
+        FLINT_LOG(ERROR) << "flist read " << e->path << " block " << block << ": "
+                         << (n.ok() ? std::string("block shorter than expected") : n.status().ToString())
+                         << (held_back > 0 ? absl::StrCat(" (", held_back, " more failed reads of it not logged)") : "");
+      }
       return (void)fuse_reply_err(req, EIO);
     }
     done += *n;
@@ -439,7 +443,10 @@ int64_t FlistFs::SchedulePrefetch(const Entry& entry, int64_t from, int64_t to, 
     const bool queued = prefetcher_.Submit([this, &ref] {
       if (auto s = cache_->Prefetch(ref, format_, *store_); !s.ok()) {
         ++prefetch_errors_;
-        FLINT_LOG(WARN) << "flist prefetch: " << s.message();
+        if (uint64_t held_back = 0; prefetch_error_log_.Allow(ref.id, RepeatLimiter::Clock::now(), &held_back)) {
+          FLINT_LOG(WARN) << "flist prefetch: " << s.message()
+                          << (held_back > 0 ? absl::StrCat(" (", held_back, " more failed prefetches of it not logged)") : "");
+        }
       }
       std::lock_guard<std::mutex> lock(prefetch_mu_);
       prefetch_inflight_.erase(ref.id);

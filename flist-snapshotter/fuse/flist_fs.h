@@ -23,6 +23,7 @@
 #include "flist-snapshotter/flist/model.h"
 #include "flist-snapshotter/fuse/prefetcher.h"
 #include "flist-snapshotter/store/block_store.h"
+#include "flist-snapshotter/util/repeat_limiter.h"
 
 namespace flint::flist {
 
@@ -153,6 +154,10 @@ class FlistFs {
   std::mutex prefetch_mu_;
   std::unordered_set<std::string> prefetch_inflight_;  // block ids queued or running
   Prefetcher prefetcher_;
+
+  // A store that lost a block fails every read of it: one log line per block per 10 s.
+  RepeatLimiter read_error_log_{std::chrono::seconds(10)};
+  RepeatLimiter prefetch_error_log_{std::chrono::seconds(10)};
 
   std::atomic<uint64_t> reads_{0}, bytes_read_{0}, read_errors_{0}, prefetch_scheduled_{0},
       prefetch_errors_{0};

@@ -2,11 +2,13 @@
 // signalled.
 //   flist-mount FLIST MOUNTPOINT [--store URL] [--default-store URL] --cache DIR
 //               [--cache-size MiB] [--prefetch BLOCKS] [--open-prefetch BLOCKS] [--stats-file PATH]
-//               [--warm PATH]... [--allowed-store URL]... [--foreground]
+//               [--warm PATH]... [--allowed-store URL]... [--log-file PATH] [--foreground]
 // --prefetch: blocks fetched ahead of a sequential reader; --open-prefetch: first blocks of a file
 // fetched when it is opened (0 disables either). --warm: a file (path inside the flist) whose first
 // blocks are fetched right away, before the mount serves; repeatable.
 // --stats-file: the block cache's counters as JSON, rewritten every second (flintd's /metrics).
+// --log-file: where a detached mount, its keeper and the servers the keeper starts write their
+// log (appended, emptied at 1 MiB; flintd forwards new lines to its own log); else nowhere.
 // --store overrides the flist's own routes; --default-store serves flists that name no store.
 // --allowed-store: when given, the flist's own routes must name stores these match
 // (store_policy.h); --store and --default-store are the caller's and are not checked.
@@ -73,9 +75,10 @@ constexpr size_t kMaxRequestBytes = 64 * 1024;
 // Block buffers a spare faults in ahead of its mount: a cold container start's
 // peak is 4-6 MiB (a few blocks per fetching thread).
 constexpr size_t kSparePrefaultBytes = 8 << 20;
+constexpr uint64_t kLogFileCapBytes = 1 << 20;
 
 struct MountArgs {
-  std::string flist_path, mountpoint, store_url, default_store_url, cache_dir, stats_file;
+  std::string flist_path, mountpoint, store_url, default_store_url, cache_dir, stats_file, log_file;
   uint64_t cache_mib = 0;
   int prefetch = flint::flist::FlistFsOptions().prefetch_blocks;
   int open_prefetch = flint::flist::FlistFsOptions().open_prefetch_blocks;
@@ -101,13 +104,15 @@ std::optional<MountArgs> ParseMountArgs(const std::vector<std::string>& args) {
       a.foreground = true;
     } else if (arg == "--store" || arg == "--default-store" || arg == "--cache" || arg == "--cache-size" ||
                arg == "--prefetch" || arg == "--open-prefetch" || arg == "--stats-file" || arg == "--warm" ||
-               arg == "--takeover" || arg == "--proto-minor" || arg == "--takeovers" || arg == "--allowed-store") {
+               arg == "--takeover" || arg == "--proto-minor" || arg == "--takeovers" || arg == "--allowed-store" ||
+               arg == "--log-file") {
       const char* v = value();
       if (v == nullptr) return std::nullopt;
       if (arg == "--store") a.store_url = v;
       if (arg == "--default-store") a.default_store_url = v;
       if (arg == "--cache") a.cache_dir = v;
       if (arg == "--stats-file") a.stats_file = v;
+      if (arg == "--log-file") a.log_file = v;
       if (arg == "--warm") a.warm_paths.push_back(v);
       if (arg == "--allowed-store") a.allowed_stores.push_back(v);
       if (arg == "--cache-size" && !absl::SimpleAtoi(v, &a.cache_mib)) return std::nullopt;
@@ -132,13 +137,16 @@ std::optional<MountArgs> ParseMountArgs(const std::vector<std::string>& args) {
   return a;
 }
 
-void RedirectStdioToDevNull() {
-  const int devnull = open("/dev/null", O_RDWR);
+// stdin and stdout to /dev/null; stderr too, or to `log_file` (appended) when one is given and opens.
+void RedirectStdio(const std::string& log_file = "") {
+  const int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull < 0) return;
   dup2(devnull, 0);
   dup2(devnull, 1);
-  dup2(devnull, 2);
-  if (devnull > 2) close(devnull);
+  const int log = log_file.empty() ? -1 : open(log_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  dup2(log >= 0 ? log : devnull, 2);
+  if (log >= 0) close(log);
+  close(devnull);
 }
 
 bool WriteAll(int fd, const std::string& text) {
@@ -180,7 +188,8 @@ void CloseDescriptorsExcept(std::vector<int> keep) {
 int Usage() {
   std::cerr << "usage: flist-mount FLIST MOUNTPOINT [--store URL] [--default-store URL] --cache DIR\n"
                "                   [--cache-size MiB] [--prefetch BLOCKS] [--open-prefetch BLOCKS]\n"
-               "                   [--stats-file PATH] [--warm PATH]... [--allowed-store URL]... [--foreground]\n"
+               "                   [--stats-file PATH] [--warm PATH]... [--allowed-store URL]... [--log-file PATH]\n"
+               "                   [--foreground]\n"
                "       flist-mount --spare FD\n";
   return 2;
 }
@@ -318,12 +327,16 @@ int KeeperMain(const std::vector<std::string>& args) {
   server_args.insert(server_args.end(), mount_args.begin(), mount_args.end());
   server_args.insert(server_args.end(), {"--takeovers", "0"});
   uint64_t takeovers = 0;
+  if (!parsed->log_file.empty()) flint::log::CapStderrFile(kLogFileCapBytes);
   hooks.start_server = [&] {
     server_args.back() = std::to_string(++takeovers);
+    FLINT_LOG(WARN) << "flist-mount keeper: the server of " << parsed->mountpoint
+                    << " ended; starting another on the same connection (takeover " << takeovers << ")";
     return SpawnSelf(server_args, SCHED_OTHER);
   };
   hooks.give_up = [&](const char* why) {
-    std::cerr << "flist-mount keeper: giving up " << parsed->mountpoint << ": " << why << "\n";
+    FLINT_LOG(ERROR) << "flist-mount keeper: giving up " << parsed->mountpoint << " (reads there fail from now on): "
+                     << why;
   };
   return flint::flist::RunMountKeeper(fuse_fd, pidfd, hooks,
                                       flint::flist::RestartBudget(5, std::chrono::seconds(60)));
@@ -332,6 +345,7 @@ int KeeperMain(const std::vector<std::string>& args) {
 // Everything after detaching: open the flist, mount, serve until unmounted or signalled.
 int ServeMount(const MountArgs& a, const ReportReady& report_ready, bool codecs_warm, bool start_keeper) {
   using namespace flint::flist;
+  if (!a.log_file.empty()) flint::log::CapStderrFile(kLogFileCapBytes);
   // Runs beside opening the flist and mounting; joined before exit.
   std::thread codec_warmup([codecs_warm] {
     BlockSignalsForThisThread();
@@ -427,10 +441,10 @@ int ServeMount(const MountArgs& a, const ReportReady& report_ready, bool codecs_
     unlink(a.stats_file.c_str());
   }
   const BlockCacheStats s = (*cache)->stats();
-  std::cerr << "flist-mount: unmounted " << a.mountpoint << " (hits " << s.hits << ", misses " << s.misses
-            << ", fetched " << s.fetches << " blocks / " << s.bytes_fetched << " bytes)\n";
+  FLINT_LOG(INFO) << "flist-mount: unmounted " << a.mountpoint << " (hits " << s.hits << ", misses " << s.misses
+                  << ", fetched " << s.fetches << " blocks / " << s.bytes_fetched << " bytes)";
   if (!status.ok()) {
-    std::cerr << "flist-mount: " << status.message() << "\n";
+    FLINT_LOG(ERROR) << "flist-mount: " << status.message();
     return 1;
   }
   return 0;
@@ -470,7 +484,7 @@ int SpareMain(int control_fd) {
   if (pid < 0) return 1;
   if (pid > 0) return 0;
   setsid();
-  RedirectStdioToDevNull();
+  RedirectStdio();
   const bool codecs_warm = flint::flist::WarmUpBlockCodecs().ok();
   (void)flint::flist::WarmUpV2ReadWrite();  // only makes the first read of a flist faster
   flint::flist::PrefaultBlockBuffers(kSparePrefaultBytes);
@@ -489,6 +503,7 @@ int SpareMain(int control_fd) {
     WriteAll(control_fd, "error bad mount arguments\n");
     return 2;
   }
+  if (!args->log_file.empty()) RedirectStdio(args->log_file);
   return ServeMount(*args, [&](bool ok, const std::string& error) {
     std::string message = error;
     std::replace(message.begin(), message.end(), '\n', ' ');
@@ -546,12 +561,13 @@ int main(int argc, char** argv) {
     setsid();
   }
   return ServeMount(*parsed, [&](bool ok, const std::string& error) {
-    if (!ok) std::cerr << "flist-mount: " << error << "\n";
+    if (!ok && ready_pipe[1] >= 0) std::cerr << "flist-mount: " << error << "\n";  // the caller reports it
+    if (!ok && ready_pipe[1] < 0) FLINT_LOG(ERROR) << "flist-mount: " << error;     // e.g. a takeover, into the log file
     if (ready_pipe[1] < 0) return;
     const char c = ok ? 1 : 0;
     (void)!write(ready_pipe[1], &c, 1);
     close(ready_pipe[1]);
     ready_pipe[1] = -1;
-    if (ok) RedirectStdioToDevNull();
+    if (ok) RedirectStdio(parsed->log_file);
   }, /*codecs_warm=*/false, /*start_keeper=*/!parsed->foreground);
 }

@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "flist-snapshotter/block/blake2b.h"
 #include "flist-snapshotter/flist/flist_reader.h"
 #include "flist-snapshotter/fuse/mount_spare.h"
 #include "flist-snapshotter/flist/test_fixtures.h"
@@ -538,14 +539,22 @@ TEST_F(FlistMountTest, CorruptBlockInStoreIsEIO) {
   data[data.size() / 2] ^= 0x01;
   WriteFile(path, data);
   Mount(0);
-  const int fd = open((mnt_ + "/corrupt.bin").c_str(), O_RDONLY);
-  ASSERT_GE(fd, 0);
-  char buf[4096];
-  EXPECT_EQ(read(fd, buf, sizeof(buf)), -1);
-  EXPECT_EQ(errno, EIO);
-  close(fd);
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 3; ++i) {  // each read asks the store again, and fails again
+    const int fd = open((mnt_ + "/corrupt.bin").c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    char buf[4096];
+    EXPECT_EQ(pread(fd, buf, sizeof(buf), 0), -1);
+    EXPECT_EQ(errno, EIO);
+    close(fd);
+  }
+  const std::string logged = ::testing::internal::GetCapturedStderr();
   EXPECT_FALSE(cache_->Contains(e->blocks[0].id));
-  EXPECT_GE(mount_->stats().read_errors, 1u);
+  EXPECT_GE(mount_->stats().read_errors, 3u);
+  // Logged once, with the block's id: a store that lost a block must not flood the log.
+  const std::string line = "flist read /corrupt.bin block 0: DATA_LOSS: block " + HexEncode(e->blocks[0].id);
+  EXPECT_NE(logged.find(line), std::string::npos) << logged;
+  EXPECT_EQ(logged.find(line), logged.rfind(line)) << logged;
   // Other files are unaffected.
   EXPECT_EQ(ReadAll(mnt_ + "/etc/hostname"), "flint\n");
 }
@@ -881,9 +890,9 @@ MountProcesses ProcessesServing(const std::string& path) {
 
 // Starts flist-mount detached, serving blocks from an http store, and returns the server's pid.
 pid_t MountDetachedFromHttp(const std::string& fl, const std::string& mnt, const std::string& cache,
-                            const std::string& store_url) {
+                            const std::string& store_url, const std::string& more_args = "") {
   const std::string cmd = std::string(FLIST_MOUNT_BIN) + " " + fl + " " + mnt + " --cache " + cache + " --store " +
-                          store_url + " --prefetch 0 --open-prefetch 0";
+                          store_url + " --prefetch 0 --open-prefetch 0 " + more_args;
   if (system(cmd.c_str()) != 0) return -1;
   MountProcesses p;
   for (int i = 0; i < 250 && (p.servers.size() != 1 || p.keepers.size() != 1); ++i) {
@@ -982,6 +991,56 @@ TEST_F(FlistMountTest, ServerThatKeepsDyingEndsTheMount) {
   EXPECT_EQ(open((mnt_ + "/big.bin").c_str(), O_RDONLY), -1);
   EXPECT_TRUE(errno == ENOTCONN || errno == ECONNABORTED) << strerror(errno);
   umount2(mnt_.c_str(), MNT_DETACH);
+}
+
+// Detached, the server, its keeper and the servers after it write one log file, which flintd
+// forwards: without it a bad block or a takeover would be logged to /dev/null.
+TEST_F(FlistMountTest, DetachedMountLogsBadBlocksAndTakeoversToItsLogFile) {
+  PackToDir();
+  testing::HttpFileServer http;
+  ASSERT_TRUE(http.ok());
+  ServeStoreOverHttp(root_ + "/store", http);
+  const Entry* e = flist_->Find("/corrupt.bin");
+  ASSERT_NE(e, nullptr);
+  const std::string block_file = fs::path(dir_store_->PathFor(e->blocks[0].id)).filename();
+  std::string block = ReadAll(dir_store_->PathFor(e->blocks[0].id));
+  ASSERT_FALSE(block.empty());
+  block[block.size() / 2] ^= 0x01;
+  http.Set("/" + block_file, block);
+  const std::string log = root_ + "/flist-mount.log";
+  const pid_t server = MountDetachedFromHttp(fl_, mnt_, root_ + "/logcache", http.base_url(), "--log-file " + log);
+  ASSERT_GT(server, 0) << "no server and keeper serve " << mnt_;
+
+  const int fd = open((mnt_ + "/corrupt.bin").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  char buf[4096];
+  EXPECT_EQ(read(fd, buf, sizeof buf), -1);
+  EXPECT_EQ(errno, EIO);
+  close(fd);
+  ASSERT_EQ(kill(server, SIGKILL), 0);
+  ASSERT_GT(NextServer(mnt_, server), 0);
+  EXPECT_EQ(ReadAll(mnt_ + "/etc/hostname"), "flint\n");
+  ASSERT_EQ(umount2(mnt_.c_str(), 0), 0) << strerror(errno);
+  ASSERT_TRUE(WaitUntil([&] {
+    MountProcesses p = ProcessesServing(mnt_);
+    return p.servers.empty() && p.keepers.empty();
+  }, std::chrono::seconds(10)));
+
+  const std::string text = ReadAll(log);
+  // Which file, which block, which store, and why.
+  const size_t bad = text.find(" error flist_fs.cc:");
+  ASSERT_NE(bad, std::string::npos) << text;
+  const std::string bad_line = text.substr(bad, text.find('\n', bad) - bad);
+  EXPECT_NE(bad_line.find("/corrupt.bin"), std::string::npos) << bad_line;
+  EXPECT_NE(bad_line.find(block_file), std::string::npos) << bad_line;
+  EXPECT_NE(bad_line.find(http.base_url()), std::string::npos) << bad_line;
+  // The keeper says what it did, and the server it started logs to the same file.
+  EXPECT_NE(text.find("flist-mount keeper: the server of " + mnt_ +
+                      " ended; starting another on the same connection (takeover 1)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("flist mount at " + mnt_ + " taken over"), std::string::npos) << text;
+  EXPECT_NE(text.find("flist-mount: unmounted " + mnt_), std::string::npos) << text;
 }
 
 FlistMountSpareOptions SpareOptions() {

@@ -162,6 +162,15 @@ class FlistE2E : public PodTestBase {
     return flintd_->dir() + "/run/flists/" + image_id.substr(image_id.find(':') + 1) + "/mnt";
   }
 
+  // True once flintd's log holds `text` (within 10 s).
+  bool WaitForLog(const std::string& text) const {
+    for (int i = 0; i < 100; ++i) {
+      if (flintd_->Log().find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
   // The value of an unlabeled sample in flintd's /metrics, -1 when absent.
   double MetricValue(const std::string& name) const {
     const std::string text = HttpGet(metrics_port_, "/metrics");
@@ -454,10 +463,40 @@ TEST_F(FlistE2E, ContainersReadOnWhenTheFlistServerIsKilled) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(MetricValue("flint_flist_mount_takeovers_total"), 1);
+  // The keeper's word reaches flintd's log (its own goes to a file flintd forwards).
+  EXPECT_TRUE(WaitForLog("ended; starting another on the same connection (takeover 1)")) << flintd_->Log();
   std::string second;
   EXPECT_THAT(RunAndLog("after-kill", image, "id -u; cat /etc/passwd", "root:x:0:0", &second), HasSubstr("root:x:0:0"));
   EXPECT_TRUE(StopAndRemovePod(second).ok());
   EXPECT_TRUE(StopAndRemovePod(pod).ok());
+}
+
+// A block that cannot be fetched fails the reading process with EIO, and flintd's log says which
+// image, file, block and store; the mount's log file goes with its mount.
+TEST_F(FlistE2E, BlockFailuresReachFlintdsLog) {
+  std::string image, pod;
+  const std::string id = StartSleeper("block-failure", &image, &pod);
+  ASSERT_FALSE(id.empty()) << "no running flist container";
+  ASSERT_EQ(Shell("rm -rf " + store_ + "/*"), 0);  // the store loses every block nobody read yet
+  v1::ExecSyncResponse read = ExecSync(id, {"/bin/sh", "-c", "cat /untouched.bin > /dev/null"});
+  EXPECT_NE(read.exit_code(), 0);
+  EXPECT_THAT(read.stderr(), HasSubstr("Input/output error"));
+  const std::string hex = image.substr(image.find(':') + 1);
+  const std::string tag = "flist-mount[" + hex.substr(0, 12) + "]: ";
+  ASSERT_TRUE(WaitForLog(tag)) << flintd_->Log();
+  const std::string log = flintd_->Log();
+  const size_t at = log.find("flist read /untouched.bin");  // (a prefetch's warning may come first)
+  ASSERT_NE(at, std::string::npos) << log;
+  const size_t line_start = log.rfind('\n', at) + 1;
+  const std::string line = log.substr(line_start, log.find('\n', at) - line_start);
+  EXPECT_THAT(line, HasSubstr(" error "));
+  EXPECT_THAT(line, HasSubstr(tag));
+  EXPECT_THAT(line, HasSubstr("/untouched.bin block 0"));
+  EXPECT_THAT(line, HasSubstr("dir://" + store_));
+  const std::string mount_log = flintd_->dir() + "/run/flists/" + hex + "/flist-mount.log";
+  EXPECT_TRUE(std::filesystem::exists(mount_log));
+  EXPECT_TRUE(StopAndRemovePod(pod).ok());
+  EXPECT_FALSE(std::filesystem::exists(mount_log)) << "the mount is gone, its log file stayed";
 }
 
 TEST_F(FlistE2E, MissingFlistIsNotFoundAndCorruptFlistIsRejected) {

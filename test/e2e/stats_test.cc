@@ -267,7 +267,10 @@ TEST_F(StatsE2E, AnonymousMemoryShowsInWorkingSet) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     stats = Stats(id);
-    if (stats.memory().working_set_bytes().value() >= 0.95 * target) break;
+    // dd is still filling its buffer until both have reached it (they are read at different moments)
+    if (stats.memory().working_set_bytes().value() >= 0.95 * target && stats.memory().rss_bytes().value() >= 0.95 * target) {
+      break;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   double working_set = static_cast<double>(stats.memory().working_set_bytes().value());
