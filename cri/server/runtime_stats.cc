@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <unordered_set>
 
 #include "absl/strings/match.h"
@@ -426,9 +427,12 @@ void RuntimeServiceImpl::ExportFlistCacheCounters() {
     nlohmann::json stats = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
     if (!stats.is_object() || !stats.contains("fetch_latency_buckets") || !stats["fetch_latency_buckets"].is_array())
       continue;
-    // [hits, misses, fetch_micros_total, bucket 0, bucket 1, ...]
-    std::vector<uint64_t> now = {stats.value("hits", uint64_t{0}), stats.value("misses", uint64_t{0}),
-                                 stats.value("fetch_micros_total", uint64_t{0})};
+    // The counters in this order, then fetch_latency_buckets 0, 1, ...
+    constexpr const char* kCounters[] = {"hits", "misses", "fetch_micros_total", "read_errors", "fetch_errors",
+                                         "write_errors"};
+    constexpr size_t kFirstBucket = std::size(kCounters);
+    std::vector<uint64_t> now;
+    for (const char* name : kCounters) now.push_back(stats.value(name, uint64_t{0}));
     for (const auto& count : stats["fetch_latency_buckets"]) now.push_back(count.is_number_unsigned() ? count.get<uint64_t>() : 0);
     std::vector<uint64_t> gained = now;
     auto it = flist_counters_seen_.find(entry.path().filename());
@@ -451,8 +455,11 @@ void RuntimeServiceImpl::ExportFlistCacheCounters() {
     takeovers_seen[mount] = std::max(takeovers, takeovers_before);
     metrics_.flist_cache_hits_total.WithLabels({}).Increment(static_cast<double>(gained[0]));
     metrics_.flist_cache_misses_total.WithLabels({}).Increment(static_cast<double>(gained[1]));
+    metrics_.flist_read_errors_total.WithLabels({}).Increment(static_cast<double>(gained[3]));
+    metrics_.flist_fetch_errors_total.WithLabels({}).Increment(static_cast<double>(gained[4]));
+    metrics_.flist_cache_write_errors_total.WithLabels({}).Increment(static_cast<double>(gained[5]));
     metrics_.flist_fetch_duration_seconds.WithLabels({}).AddObservations(
-        std::vector<uint64_t>(gained.begin() + 3, gained.end()), static_cast<double>(gained[2]) / 1e6);
+        std::vector<uint64_t>(gained.begin() + kFirstBucket, gained.end()), static_cast<double>(gained[2]) / 1e6);
   }
   flist_counters_seen_ = std::move(seen);
   flist_takeovers_seen_ = std::move(takeovers_seen);

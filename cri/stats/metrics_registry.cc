@@ -236,6 +236,15 @@ FlintMetrics::FlintMetrics(MetricsRegistry& registry)
       flist_mount_takeovers_total(registry.AddCounter(
           "flint_flist_mount_takeovers_total",
           "Times a flist mount's server died and its keeper started another on the same mount.")),
+      flist_read_errors_total(registry.AddCounter(
+          "flint_flist_read_errors_total",
+          "Reads from flist mounts that failed with EIO: a chunk could not be fetched or verified.")),
+      flist_fetch_errors_total(registry.AddCounter(
+          "flint_flist_fetch_errors_total",
+          "Flist chunk fetches that failed (store down or slow, chunk missing or corrupt), prefetches included.")),
+      flist_cache_write_errors_total(registry.AddCounter(
+          "flint_flist_cache_write_errors_total",
+          "Fetched flist chunks the cache could not keep (disk full or failing); they were served anyway.")),
       shims(registry.AddGauge("flint_shims", "Running flint-shim processes.")),
       redis_sink_dropped_total(registry.AddCounter("flint_redis_sink_dropped_total",
                                                    "Messages dropped by Redis log/stats sinks.", {"sink"})),

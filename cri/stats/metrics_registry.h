@@ -120,6 +120,9 @@ struct FlintMetrics {
   Family<Counter>& flist_cache_misses_total;  // {}
   Family<Histogram>& flist_fetch_duration_seconds;  // {}
   Family<Counter>& flist_mount_takeovers_total;  // {}
+  Family<Counter>& flist_read_errors_total;       // {}
+  Family<Counter>& flist_fetch_errors_total;      // {}
+  Family<Counter>& flist_cache_write_errors_total;  // {}
   Family<Gauge>& shims;                       // {}
   Family<Counter>& redis_sink_dropped_total;  // {sink}: "logs" | "stats"
   Family<Counter>& redis_sink_published_total;  // {sink}: "logs" | "stats"

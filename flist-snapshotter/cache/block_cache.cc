@@ -556,7 +556,8 @@ std::string BlockCacheStatsJson(const BlockCacheStats& s) {
   std::string buckets;
   for (uint64_t count : s.fetch_latency_buckets) absl::StrAppend(&buckets, buckets.empty() ? "" : ",", count);
   return absl::StrCat("{\"hits\":", s.hits, ",\"misses\":", s.misses, ",\"fetches\":", s.fetches,
-                      ",\"fetch_errors\":", s.fetch_errors, ",\"bytes_fetched\":", s.bytes_fetched,
+                      ",\"fetch_errors\":", s.fetch_errors, ",\"write_errors\":", s.write_errors,
+                      ",\"bytes_fetched\":", s.bytes_fetched,
                       ",\"fetch_micros_total\":", s.fetch_micros_total, ",\"fetch_bucket_first_micros\":",
                       kFetchBucketFirstMicros, ",\"fetch_latency_buckets\":[", buckets, "]}");
 }

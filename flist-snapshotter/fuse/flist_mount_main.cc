@@ -194,11 +194,13 @@ int Usage() {
   return 2;
 }
 
-// Replaces `path` with the cache's counters and the mount's takeovers; readers never see a
-// half-written file.
-void WriteStatsFile(const std::string& path, const flint::flist::BlockCache& cache, uint64_t takeovers) {
+// Replaces `path` with the cache's counters, the mount's failed reads and its takeovers; readers
+// never see a half-written file.
+void WriteStatsFile(const std::string& path, const flint::flist::BlockCache& cache,
+                    const flint::flist::FlistMount& mount, uint64_t takeovers) {
   const std::string temp = path + ".tmp";
-  const std::string json = "{\"takeovers\":" + std::to_string(takeovers) + "," +
+  const std::string json = "{\"takeovers\":" + std::to_string(takeovers) +
+                           ",\"read_errors\":" + std::to_string(mount.stats().read_errors) + "," +
                            flint::flist::BlockCacheStatsJson(cache.stats()).substr(1);
   int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
@@ -420,10 +422,10 @@ int ServeMount(const MountArgs& a, const ReportReady& report_ready, bool codecs_
   bool stopping = false;
   std::thread stats_writer;
   if (!a.stats_file.empty()) {
-    stats_writer = std::thread([&, c = cache->get()] {
+    stats_writer = std::thread([&, c = cache->get(), m = mount->get()] {
       std::unique_lock lock(stats_mu);
       do {
-        WriteStatsFile(a.stats_file, *c, a.takeovers);
+        WriteStatsFile(a.stats_file, *c, *m, a.takeovers);
       } while (!stats_cv.wait_for(lock, std::chrono::seconds(1), [&] { return stopping; }));
     });
   }

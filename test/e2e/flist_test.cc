@@ -493,6 +493,13 @@ TEST_F(FlistE2E, BlockFailuresReachFlintdsLog) {
   EXPECT_THAT(line, HasSubstr(tag));
   EXPECT_THAT(line, HasSubstr("/untouched.bin block 0"));
   EXPECT_THAT(line, HasSubstr("dir://" + store_));
+  // ... and its metrics count the failed read and the failed fetches.
+  for (int i = 0; i < 50 && MetricValue("flint_flist_read_errors_total") < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(MetricValue("flint_flist_read_errors_total"), 1);
+  EXPECT_GE(MetricValue("flint_flist_fetch_errors_total"), 1);
+  EXPECT_EQ(MetricValue("flint_flist_cache_write_errors_total"), 0);
   const std::string mount_log = flintd_->dir() + "/run/flists/" + hex + "/flist-mount.log";
   EXPECT_TRUE(std::filesystem::exists(mount_log));
   EXPECT_TRUE(StopAndRemovePod(pod).ok());
