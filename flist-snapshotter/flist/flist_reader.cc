@@ -1,5 +1,10 @@
 #include "flist-snapshotter/flist/flist_reader.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -61,6 +66,42 @@ absl::StatusOr<Flist> ReadFlistFile(const std::string& path) {
     return absl::Status(result.status().code(), absl::StrCat("flist ", path, ": ", result.status().message()));
   }
   return result;
+}
+
+absl::StatusOr<Flist> ReadFlistFd(int fd) {
+  const std::string name = absl::StrCat("/proc/self/fd/", fd);
+  auto failed = [&](const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrCat("flist ", name, ": ", s.message()));
+  };
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return failed(absl::NotFoundError(std::strerror(errno)));
+  if (!S_ISREG(st.st_mode)) return failed(absl::InvalidArgumentError("not a regular file"));
+  std::string content(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < content.size()) {
+    const ssize_t n = pread(fd, content.data() + got, content.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return failed(absl::DataLossError(absl::StrCat("read: ", std::strerror(errno))));
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  content.resize(got);
+  switch (SniffFormat(content)) {
+    case FileFormat::kGzip:
+      return ReadFlistFile(name);  // libarchive opens the descriptor's link, deleted or not
+    case FileFormat::kSqlite: {
+      auto db = SqliteDb::FromImage(content);
+      if (!db.ok()) return failed(db.status());
+      content.clear();
+      content.shrink_to_fit();
+      absl::StatusOr<Flist> result = ReadSqlite(*db);
+      if (!result.ok()) return failed(result.status());
+      return result;
+    }
+    case FileFormat::kUnknown:
+      break;
+  }
+  return failed(absl::InvalidArgumentError("not a flist (unknown magic bytes)"));
 }
 
 }  // namespace flint::flist

@@ -15,5 +15,9 @@ enum class FileFormat { kUnknown, kGzip, kSqlite };
 FileFormat SniffFormat(std::string_view head);
 
 absl::StatusOr<Flist> ReadFlistFile(const std::string& path);
+// The same from an open descriptor, whose file may have been deleted: SQLite
+// resolves /proc/self/fd/N to the file's old name and could not open it, so
+// a SQLite flist is read into memory first.
+absl::StatusOr<Flist> ReadFlistFd(int fd);
 
 }  // namespace flint::flist

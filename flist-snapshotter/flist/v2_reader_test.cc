@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
 
 #include "flist-snapshotter/block/blake2b.h"
@@ -193,6 +194,48 @@ TEST(FlistReaderTest, UnknownMagicIsRejected) {
   EXPECT_NE(f.status().message().find("magic"), std::string::npos);
   unlink(path.c_str());
   EXPECT_EQ(ReadFlistFile(path).status().code(), absl::StatusCode::kNotFound);
+}
+
+// A takeover reads the flist through a descriptor after RemoveImage deleted the file.
+TEST(FlistReaderTest, ReadsBothGenerationsFromADescriptorOfADeletedFile) {
+  for (const std::string name : {"hello.fl", "hub-funk-v1.flist"}) {
+    SCOPED_TRACE(name);
+    auto from_path = ReadFlistFile(FixturePath(name));
+    ASSERT_TRUE(from_path.ok()) << from_path.status();
+    char copy[] = "/tmp/flist-fd-test-XXXXXX";
+    const int fd = mkstemp(copy);
+    ASSERT_GE(fd, 0);
+    {
+      std::ifstream in(FixturePath(name), std::ios::binary);
+      std::ofstream out(copy, std::ios::binary);
+      out << in.rdbuf();
+    }
+    ASSERT_EQ(unlink(copy), 0);
+    auto from_fd = ReadFlistFd(fd);
+    close(fd);
+    ASSERT_TRUE(from_fd.ok()) << from_fd.status();
+    EXPECT_EQ(from_fd->version(), from_path->version());
+    const FlistStats a = from_fd->Stats(), b = from_path->Stats();
+    EXPECT_EQ(a.directories, b.directories);
+    EXPECT_EQ(a.regular_files, b.regular_files);
+    EXPECT_EQ(a.symlinks, b.symlinks);
+    EXPECT_EQ(a.regular_bytes, b.regular_bytes);
+    EXPECT_EQ(a.blocks, b.blocks);
+    EXPECT_EQ(from_fd->routes().size(), from_path->routes().size());
+  }
+}
+
+TEST(FlistReaderTest, DescriptorOfSomethingElseIsAClearError) {
+  char junk[] = "/tmp/flist-fd-junk-XXXXXX";
+  const int fd = mkstemp(junk);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, "not a flist at all", 18), 18);
+  unlink(junk);
+  auto f = ReadFlistFd(fd);
+  close(fd);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(f.status().message().find("magic"), std::string::npos) << f.status();
 }
 
 }  // namespace

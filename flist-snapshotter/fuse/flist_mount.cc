@@ -24,6 +24,18 @@ namespace {
 // the queue. libfuse 3.14's headers predate it.
 constexpr int32_t kFuseNotifyResend = 7;
 
+// Asks the kernel to resend what servers of this connection took and did not answer: nothing
+// on a fresh mount, so it doubles as the probe. Older kernels reject the code (EINVAL).
+absl::Status NotifyResend(int fuse_fd) {
+  const fuse_out_header resend{sizeof(fuse_out_header), kFuseNotifyResend, 0};
+  if (write(fuse_fd, &resend, sizeof resend) != static_cast<ssize_t>(sizeof resend)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the kernel cannot resend a dead server's requests (", std::strerror(errno),
+                     "; Linux 6.9 or later can)"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<FlistMount>> FlistMount::Mount(std::shared_ptr<const Flist> flist,
@@ -46,6 +58,15 @@ absl::StatusOr<std::unique_ptr<FlistMount>> FlistMount::Mount(std::shared_ptr<co
     fuse_session_destroy(mount->session_);
     mount->session_ = nullptr;
     return absl::InternalError(absl::StrCat("flist mount ", mountpoint, ": mount failed (is /dev/fuse usable?)"));
+  }
+  if (options.resend_on_takeover) {
+    if (absl::Status s = NotifyResend(mount->fuse_fd()); !s.ok()) {
+      FLINT_LOG(INFO) << "flist mount " << mountpoint << ": " << s.message()
+                      << "; should this server die, the requests it had taken fail instead of waiting";
+      mount->clone_fd_ = true;
+    }
+  } else {
+    mount->clone_fd_ = true;
   }
   mount->StartLoop(options.max_fuse_threads);
   if (options.read_ahead_kb > 0) {
@@ -106,15 +127,19 @@ absl::StatusOr<std::unique_ptr<FlistMount>> FlistMount::TakeOver(std::shared_ptr
   if (mount->fs_->WaitForInit(std::chrono::milliseconds(0)) == 0) {
     return fail(absl::InternalError(absl::StrCat("flist takeover ", mountpoint, ": libfuse did not accept the replayed INIT")));
   }
-  // Requests the dead server read but never answered would wait forever: have them sent again.
-  const fuse_out_header resend{sizeof(fuse_out_header), kFuseNotifyResend, 0};
-  if (write(fuse_fd, &resend, sizeof resend) != static_cast<ssize_t>(sizeof resend)) {
-    return fail(absl::FailedPreconditionError(absl::StrCat("flist takeover ", mountpoint,
-                                                           ": the kernel cannot resend pending requests (",
-                                                           std::strerror(errno), "; Linux 6.9 or later has it)")));
+  // Requests the dead server read but never answered: sent again where the kernel can. Where it
+  // cannot, the dead server read them from its own clones of the connection (Mount), and the
+  // kernel failed them when those closed.
+  std::string in_flight = "the requests it had taken were resent";
+  if (!options.resend_on_takeover) {
+    mount->clone_fd_ = true;
+    in_flight = "the requests it had taken failed";
+  } else if (absl::Status s = NotifyResend(fuse_fd); !s.ok()) {
+    mount->clone_fd_ = true;
+    in_flight = absl::StrCat("the requests it had taken failed: ", s.message());
   }
   mount->StartLoop(options.max_fuse_threads);
-  FLINT_LOG(INFO) << "flist mount at " << mountpoint << " taken over";
+  FLINT_LOG(INFO) << "flist mount at " << mountpoint << " taken over; " << in_flight;
   return mount;
 }
 
@@ -140,7 +165,7 @@ void FlistMount::StartLoop(int max_threads) {
   loop_ = std::thread([this, se, max_threads] {
     fuse_loop_config* cfg = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(max_threads));
-    fuse_loop_cfg_set_clone_fd(cfg, 0);
+    fuse_loop_cfg_set_clone_fd(cfg, clone_fd_ ? 1 : 0);
     const int rc = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
     if (rc != 0 && rc != -ENODEV) {

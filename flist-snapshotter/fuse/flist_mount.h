@@ -43,6 +43,16 @@ struct FlistMountOptions {
   // Honour setuid bits and device nodes on the FUSE mount itself. An
   // overlay on top applies its own mount flags, so this is rarely needed.
   bool suid_dev = false;
+  // What happens to the requests a server had taken when it dies and a
+  // successor takes over its connection (mount_keeper.h). true: the kernel
+  // resends them to the successor (FUSE_NOTIFY_RESEND, Linux 6.9+), so their
+  // callers only wait. Where the kernel cannot (probed at mount), or when
+  // false, every FUSE thread reads from its own clone of the /dev/fuse
+  // descriptor: closing the dead server's clones makes the kernel fail what
+  // it had taken (ECONNABORTED) instead of leaving those callers waiting
+  // forever; a buffered read is then asked again, so its reader only waits.
+  // The successor serves everything after.
+  bool resend_on_takeover = true;
   std::string fsname = "flint-flist";
   std::string subtype = "flist";  // fstype shows as fuse.<subtype>
 };
@@ -59,8 +69,8 @@ class FlistMount {
   // Serves a mount whose server died, on its /dev/fuse connection `fuse_fd`
   // (inherited from the keeper; the session owns it from here). Replays the
   // kernel's INIT (`proto_minor`, as the first server saw it) to libfuse, then
-  // has the kernel resend what the dead server had taken: FailedPrecondition
-  // when the kernel cannot (before Linux 6.9). Nothing is unmounted on failure.
+  // has the kernel resend what the dead server had taken when it can (see
+  // FlistMountOptions::resend_on_takeover). Nothing is unmounted on failure.
   static absl::StatusOr<std::unique_ptr<FlistMount>> TakeOver(std::shared_ptr<const Flist> flist,
                                                               BlockCache* cache, BlockStore* store,
                                                               const std::string& mountpoint, int fuse_fd,
@@ -89,6 +99,9 @@ class FlistMount {
   // The FUSE protocol minor version of the kernel's INIT, 0 if it has not come within `limit`.
   unsigned WaitForInit(std::chrono::milliseconds limit) { return fs_->WaitForInit(limit); }
   FlistFsStats stats() const { return fs_->stats(); }
+  // True when a successor gets the requests this server had taken resent;
+  // false when the kernel fails them as this server's descriptors close.
+  bool resends_on_takeover() const { return !clone_fd_; }
   // Waits until queued prefetches are done (tests, benchmarks).
   void WaitPrefetchIdle() { fs_->WaitPrefetchIdle(); }
 
@@ -102,6 +115,7 @@ class FlistMount {
   fuse_session* session_ = nullptr;
   std::thread loop_;
   bool unmounted_ = false;
+  bool clone_fd_ = false;  // each FUSE thread reads from its own clone of the connection
   std::mutex loop_mu_;
   std::condition_variable loop_done_cv_;
   bool loop_done_ = false;

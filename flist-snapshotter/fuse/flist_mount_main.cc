@@ -32,7 +32,6 @@
 #include <sched.h>
 #include <spawn.h>
 #include <signal.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -83,6 +82,7 @@ struct MountArgs {
   int prefetch = flint::flist::FlistFsOptions().prefetch_blocks;
   int open_prefetch = flint::flist::FlistFsOptions().open_prefetch_blocks;
   bool foreground = false;
+  bool resend_on_takeover = true;  // --no-resend: as on kernels without FUSE_NOTIFY_RESEND
   std::vector<std::string> warm_paths;
   std::vector<std::string> allowed_stores;
   int takeover_fd = -1;  // serve this inherited /dev/fuse connection instead of mounting
@@ -102,6 +102,8 @@ std::optional<MountArgs> ParseMountArgs(const std::vector<std::string>& args) {
     auto value = [&]() -> const char* { return i + 1 < args.size() ? args[++i].c_str() : nullptr; };
     if (arg == "--foreground" || arg == "-f") {
       a.foreground = true;
+    } else if (arg == "--no-resend") {
+      a.resend_on_takeover = false;
     } else if (arg == "--store" || arg == "--default-store" || arg == "--cache" || arg == "--cache-size" ||
                arg == "--prefetch" || arg == "--open-prefetch" || arg == "--stats-file" || arg == "--warm" ||
                arg == "--takeover" || arg == "--proto-minor" || arg == "--takeovers" || arg == "--allowed-store" ||
@@ -189,7 +191,7 @@ int Usage() {
   std::cerr << "usage: flist-mount FLIST MOUNTPOINT [--store URL] [--default-store URL] --cache DIR\n"
                "                   [--cache-size MiB] [--prefetch BLOCKS] [--open-prefetch BLOCKS]\n"
                "                   [--stats-file PATH] [--warm PATH]... [--allowed-store URL]... [--log-file PATH]\n"
-               "                   [--foreground]\n"
+               "                   [--no-resend] [--foreground]\n"
                "       flist-mount --spare FD\n";
   return 2;
 }
@@ -248,24 +250,10 @@ pid_t SpawnSelf(std::vector<std::string> args, int policy) {
 }
 
 // A takeover reads the flist through the keeper's descriptor (/proc/self/fd/N), whose file may be
-// deleted by now (RemoveImage of an image in use). SQLite resolves that link to the file's old
-// name and cannot open it, so the content is copied to a private temporary file first.
+// deleted by now (RemoveImage of an image in use).
 absl::StatusOr<flint::flist::Flist> ReadFlistForTakeover(const std::string& path) {
   const int in = InheritedFlistFd(path);
-  if (in < 0) return flint::flist::ReadFlistFile(path);
-  struct stat st {};
-  char temp[] = "/tmp/flist-takeover-XXXXXX";
-  const int out = fstat(in, &st) == 0 ? mkostemp(temp, O_CLOEXEC) : -1;
-  if (out < 0) return absl::InternalError(absl::StrCat("flist takeover: temporary copy: ", strerror(errno)));
-  off_t offset = 0;
-  while (offset < st.st_size && sendfile(out, in, &offset, static_cast<size_t>(st.st_size - offset)) > 0) {
-  }
-  close(out);
-  absl::StatusOr<flint::flist::Flist> flist =
-      offset == st.st_size ? flint::flist::ReadFlistFile(temp)
-                           : absl::InternalError(absl::StrCat("flist takeover: temporary copy: ", strerror(errno)));
-  unlink(temp);
-  return flist;
+  return in < 0 ? flint::flist::ReadFlistFile(path) : flint::flist::ReadFlistFd(in);
 }
 
 // Spawns this binary as the keeper of `mount` (see mount_keeper.h), handing it a copy of
@@ -399,12 +387,13 @@ int ServeMount(const MountArgs& a, const ReportReady& report_ready, bool codecs_
   options.fs.prefetch_blocks = a.prefetch;
   options.fs.open_prefetch_blocks = a.open_prefetch;
   options.fs.warm_paths = a.warm_paths;
+  options.resend_on_takeover = a.resend_on_takeover;
   auto mount = a.takeover_fd >= 0 ? FlistMount::TakeOver(shared, cache->get(), store->get(), a.mountpoint,
                                                           a.takeover_fd, a.proto_minor, options)
                                    : FlistMount::Mount(shared, cache->get(), store->get(), a.mountpoint, options);
   if (!mount.ok()) {
     report_ready(false, std::string(mount.status().message()));
-    return absl::IsFailedPrecondition(mount.status()) ? flint::flist::kTakeoverUnsupportedExit : 1;
+    return 1;
   }
   report_ready(true, "");
   if (start_keeper) {

@@ -967,6 +967,59 @@ TEST_F(FlistMountTest, KilledServerIsTakenOverAndItsReadInFlightCompletes) {
   }, std::chrono::seconds(10))) << "server or keeper still running after the unmount";
 }
 
+// As on kernels before 6.9, which cannot resend: the requests a killed server had taken must not
+// wait forever. The kernel fails them as the server's descriptors close; a buffered read then
+// asks again (a reader sees a pause), anything else fails once. Its successor serves the rest.
+TEST_F(FlistMountTest, KilledServerWithoutKernelResendLeavesNoReadWaiting) {
+  PackToDir();
+  testing::HttpFileServer http;
+  ASSERT_TRUE(http.ok());
+  ServeStoreOverHttp(root_ + "/store", http);
+  const pid_t server = MountDetachedFromHttp(fl_, mnt_, root_ + "/bincache", http.base_url(), "--no-resend");
+  ASSERT_GT(server, 0) << "no server and keeper serve " << mnt_;
+  EXPECT_EQ(ReadAll(mnt_ + "/etc/hostname"), "flint\n");
+
+  const int before = http.requests();
+  http.SetStallSeconds(30);
+  std::atomic<bool> done{false};
+  int read_errno = 0;
+  std::string got;
+  std::thread reader([&] {
+    const int fd = open((mnt_ + "/big.bin").c_str(), O_RDONLY | O_CLOEXEC);
+    char buf[65536];
+    ssize_t n = 0;
+    while (fd >= 0 && (n = read(fd, buf, sizeof buf)) > 0) got.append(buf, static_cast<size_t>(n));
+    read_errno = fd < 0 || n < 0 ? errno : 0;
+    if (fd >= 0) close(fd);
+    done = true;
+  });
+  const bool in_flight = WaitUntil([&] { return http.requests() > before; }, std::chrono::seconds(10));
+  ASSERT_EQ(kill(server, SIGKILL), 0);
+  http.SetStallSeconds(0);
+  const bool returned = WaitUntil([&] { return done.load(); }, std::chrono::seconds(10));
+  if (!returned) umount2(mnt_.c_str(), MNT_FORCE);  // aborts the connection, so the reader returns
+  reader.join();
+  EXPECT_TRUE(in_flight);
+  ASSERT_TRUE(returned) << "the read the killed server had taken still waited 10 s later";
+  if (read_errno == 0) {
+    EXPECT_TRUE(got == big_) << "read " << got.size() << " of " << big_.size() << " bytes";
+  } else {
+    EXPECT_TRUE(read_errno == EIO || read_errno == ECONNABORTED) << strerror(read_errno);
+  }
+
+  const pid_t next = NextServer(mnt_, server);
+  EXPECT_GT(next, 0) << "no server took over " << mnt_;
+  EXPECT_EQ(ProcessesServing(mnt_).keepers.size(), 1u) << "the keeper gave up";
+  const std::string again = ReadAll(mnt_ + "/big.bin");
+  EXPECT_TRUE(again == big_) << "read " << again.size() << " of " << big_.size() << " bytes after the takeover";
+  EXPECT_EQ(ReadAll(mnt_ + "/etc/sub/deep.txt"), "deep file\n");
+  EXPECT_EQ(umount2(mnt_.c_str(), 0), 0) << strerror(errno);
+  EXPECT_TRUE(WaitUntil([&] {
+    MountProcesses p = ProcessesServing(mnt_);
+    return p.servers.empty() && p.keepers.empty();
+  }, std::chrono::seconds(10))) << "server or keeper still running after the unmount";
+}
+
 TEST_F(FlistMountTest, ServerThatKeepsDyingEndsTheMount) {
   PackToDir();
   testing::HttpFileServer http;

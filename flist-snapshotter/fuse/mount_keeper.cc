@@ -44,13 +44,8 @@ int RunMountKeeper(int fuse_fd, int server_pidfd, const MountKeeperHooks& hooks,
   for (;;) {
     WaitForExit(server_pidfd);
     close(server_pidfd);
-    int status = 0;
-    if (child > 0) waitpid(child, &status, 0);
+    if (child > 0) waitpid(child, nullptr, 0);
     if (!FuseConnectionAlive(fuse_fd)) return 0;
-    if (child > 0 && WIFEXITED(status) && WEXITSTATUS(status) == kTakeoverUnsupportedExit) {
-      hooks.give_up("the kernel cannot resend the requests a dead server had taken (needs Linux 6.9 or later)");
-      return 1;
-    }
     if (!budget.Spend(RestartBudget::Clock::now())) {
       hooks.give_up("the server died too often");
       return 1;

@@ -6,8 +6,9 @@
 // while the mount is still there (OOM-killed, crashed, killed by hand), the
 // keeper starts a new server on the same connection ("takeover"): the kernel
 // queues what containers ask meanwhile, the new server asks it to resend the
-// requests the dead one had taken, and readers see a pause instead of
-// ENOTCONN for every container of the image. When the mount goes away the
+// requests the dead one had taken (before Linux 6.9 the kernel fails those
+// instead: FlistMountOptions::resend_on_takeover), and readers see a pause
+// instead of ENOTCONN for every container of the image. When the mount goes away the
 // keeper exits; after too many deaths in a row it gives up and closes the
 // connection, which ends the mount as before.
 #pragma once
@@ -33,10 +34,6 @@ class RestartBudget {
   Clock::duration window_;
   std::deque<Clock::time_point> recent_;
 };
-
-// Exit status of a takeover server that cannot serve the connection at all
-// (the kernel cannot resend requests): the keeper stops at once.
-inline constexpr int kTakeoverUnsupportedExit = 3;
 
 struct MountKeeperHooks {
   // Starts a server on the connection; its pid, or -1.

@@ -85,16 +85,6 @@ TEST_F(MountKeeperTest, GivesUpWhenTheServerKeepsDying) {
   EXPECT_NE(gave_up_[0].find("too often"), std::string::npos) << gave_up_[0];
 }
 
-TEST_F(MountKeeperTest, GivesUpAtOnceWhenTheKernelCannotResend) {
-  int starts = 0;
-  MountKeeperHooks hooks{[&] { return ++starts, Child(kTakeoverUnsupportedExit); },
-                         [&](const char* why) { gave_up_.push_back(why); }};
-  EXPECT_EQ(RunMountKeeper(connection_[0], PidfdOf(Child(9)), hooks, RestartBudget(5, 60s)), 1);
-  EXPECT_EQ(starts, 1);
-  ASSERT_EQ(gave_up_.size(), 1u);
-  EXPECT_NE(gave_up_[0].find("resend"), std::string::npos) << gave_up_[0];
-}
-
 TEST_F(MountKeeperTest, ConnectionAliveFollowsThePeer) {
   EXPECT_TRUE(FuseConnectionAlive(connection_[0]));
   EndConnection();
