@@ -16,6 +16,8 @@ export LC_ALL=C
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 readonly repo
+# shellcheck source=hack/bench/lib/containerd.sh
+source "$repo/hack/bench/lib/containerd.sh"
 build=${BUILD_DIR:-$repo/build-exec-bench}
 scratch=${BENCH_DIR:-/tmp/flint-eb}  # short: flintd wants a state_dir of at most 63 bytes
 runs=${EXEC_BENCH_RUNS:-200}
@@ -97,42 +99,24 @@ EOF
   rm -rf "$dir"
 }
 
-# containerd 1.6's CRI plugin. restrict_oom_score_adj: without it the sandbox's runc create fails
-# here ("can't get final child's PID from pipe"): containerd asks for oom_score_adj -998 and this
-# VM's root lacks CAP_SYS_RESOURCE, so writing a value below the parent's fails inside runc init.
+# containerd 1.6's CRI plugin, configured by hack/bench/lib/containerd.sh (why it needs
+# restrict_oom_score_adj here: README.md).
 bench_containerd() {
-  command -v containerd >/dev/null || { echo "containerd: not installed (apt-get install containerd)" | tee -a "$results"; return 0; }
-  local dir
+  local dir why
+  why=$(containerd_unavailable)
+  [[ -z $why ]] || { echo "containerd: not measured: $why" | tee -a "$results"; return 0; }
   dir=$(mktemp -d "$scratch/containerd-XXXXXX")
-  mkdir -p "$dir/cni"
-  cat >"$dir/config.toml" <<EOF
-version = 2
-root = "$dir/root"
-state = "$dir/state"
-[grpc]
-  address = "$dir/containerd.sock"
-[ttrpc]
-  address = "$dir/containerd.sock.ttrpc"
-[debug]
-  address = ""
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$registry/flint/pause:latest"
-  restrict_oom_score_adj = true
-[plugins."io.containerd.grpc.v1.cri".containerd]
-  snapshotter = "overlayfs"
-[plugins."io.containerd.grpc.v1.cri".cni]
-  conf_dir = "$dir/cni"
-[plugins."io.containerd.grpc.v1.cri".registry.mirrors."$registry"]
-  endpoint = ["http://$registry"]
-EOF
-  containerd --config "$dir/config.toml" --log-level warn >"$dir/containerd.log" 2>&1 &
-  daemon_pid=$!
-  if ! wait_for_socket "$dir/containerd.sock" "$daemon_pid" 30; then
+  if ! containerd_push_pause_image "$registry" "$build/cri/oci/flint-pause" "$dir" >/dev/null; then
+    echo "containerd: not measured: could not push its sandbox image" | tee -a "$results"
+  elif ! containerd_start "$dir" "$registry"; then
     echo "containerd: did not start: $(tail -3 "$dir/containerd.log" | tr '\n' ' ')" | tee -a "$results"
-  elif ! "$client" --socket "$dir/containerd.sock" --name containerd "${bench_args[@]}" | tee -a "$results"; then
-    echo "containerd: run failed: $(tail -3 "$dir/containerd.log" | tr '\n' ' ')" | tee -a "$results"
+  else
+    daemon_pid=$CONTAINERD_PID
+    if ! "$client" --socket "$CONTAINERD_SOCKET" --name containerd "${bench_args[@]}" | tee -a "$results"; then
+      echo "containerd: run failed: $(tail -3 "$dir/containerd.log" | tr '\n' ' ')" | tee -a "$results"
+    fi
+    stop_daemon "$daemon_pid"
   fi
-  stop_daemon "$daemon_pid"
   umount_below "$dir"
   rm -rf "$dir"
 }

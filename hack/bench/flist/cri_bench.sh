@@ -5,20 +5,22 @@
 #
 #   hack/bench/flist/run.sh cri [runs=3]         (needs root, /dev/fuse)
 #
-# Per kind (oci, flist) and run, on a fresh flintd root:
+# Per kind and run, on a fresh daemon root: oci (flintd, the image from the registry), flist
+# (flintd, the flist from the hub) and, as the reference a node has today, containerd (Debian's
+# containerd 1.6 CRI plugin pulling the OCI image from the same registry, same OCI runtime):
 #   cold     PullImage -> CreateContainer -> StartContainer -> first line in the CRI log
 #   warm     a second pod after the first was removed (image present, block cache warm)
 #   repull   RemoveImage, then the same again (flist: block cache kept)
 # The container runs `head -c 4194304 /data/large-3.bin | wc -c` (the image's own entrypoint).
-# Bytes: OCI = flintd's flint_image_pull_bytes_total; flist = .fl size + redis total_net_output_bytes.
-# Disk: du -x of flintd's root_dir after the step (images, snapshots, flist file, block cache).
+# Bytes: OCI = the registry's access log; flist = .fl size + redis total_net_output_bytes.
+# Disk: du -x of the daemon's root after the step (images, snapshots, flist file, block cache).
 # Then sequential read of data/large-1.bin (50 MiB) through flist-mount (cold store; warm block cache
 # with the page cache of the FUSE file and of the cache files dropped) vs the file on local disk
 # (page cache dropped), each the median of 5 (interleaved).
 #
 # Env: FLINT_BENCH_RUNTIME (OCI runtime of both sides: crun, the default, or runc), BUILD_DIR (release
 # build, default build-flist-rel), BENCH_DIR (default /var/tmp/flint-flist-bench),
-# FLINT_HUB_PORT / FLINT_HUB_REDIS_PORT (default 5170/5171), KEEP_WORK=1.
+# FLINT_HUB_PORT / FLINT_HUB_REDIS_PORT (default 5170/5171), KEEP_WORK=1, SKIP_CONTAINERD=1.
 set -euo pipefail
 shopt -s inherit_errexit
 export LC_ALL=C
@@ -26,6 +28,8 @@ export LC_ALL=C
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 readonly ROOT
 readonly HERE="$ROOT/hack/bench/flist"
+# shellcheck source=hack/bench/lib/containerd.sh
+source "$ROOT/hack/bench/lib/containerd.sh"
 RUNS=${1:-3}
 BUILD=${BUILD_DIR:-$ROOT/build-flist-rel}
 readonly BUILD
@@ -44,7 +48,7 @@ log() { echo "flist-bench: $*" >&2; }
 command -v "$RUNTIME" >/dev/null || die "OCI runtime '$RUNTIME' not found (FLINT_BENCH_RUNTIME)"
 
 # --- cleanup ---------------------------------------------------------------------------------------
-DAEMON_PID=""
+DAEMON_PID="" DAEMON_LOG="" SOCKET=""
 MOUNT_DIR=""
 stop_pid() { # SIGTERM, bounded wait, SIGKILL
   local i
@@ -126,6 +130,16 @@ FLIST_IMAGE=$("$ROOT/hack/hub.sh" pack "$ROOTFS" flint/large 2>"$SCRATCH/pack.lo
   { cat "$SCRATCH/pack.log" >&2; die "pack failed"; }
 pack_s=$(awk -v a="$pack_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 readonly FLIST_IMAGE
+CONTAINERD_WHY=""
+if [[ ${SKIP_CONTAINERD:-0} == 1 ]]; then
+  CONTAINERD_WHY="SKIP_CONTAINERD=1"
+else
+  CONTAINERD_WHY=$(containerd_unavailable)
+  [[ -n $CONTAINERD_WHY ]] ||
+    containerd_push_pause_image "$REGISTRY" "$BUILD/cri/oci/flint-pause" "$SCRATCH" >/dev/null ||
+    CONTAINERD_WHY="could not push its sandbox image"
+fi
+[[ -z $CONTAINERD_WHY ]] || log "containerd column skipped: $CONTAINERD_WHY"
 FLIST_FILE=$FLINT_HUB_DIR/flists/flint/large.fl
 FLIST_BYTES=$(stat -c %s "$FLIST_FILE")
 log "$(tail -1 "$SCRATCH/pack.log") in ${pack_s}s; flist file $FLIST_BYTES bytes"
@@ -163,9 +177,11 @@ flist:
 EOF
   "$FLINTD" --config "$dir/flint.yaml" >"$dir/flintd.log" 2>&1 &
   DAEMON_PID=$!
+  DAEMON_LOG=$dir/flintd.log
+  SOCKET=$dir/run/flint.sock
   local i
   for ((i = 0; i < 300; i++)); do
-    [[ -S $dir/run/flint.sock ]] && return 0
+    [[ -S $SOCKET ]] && return 0
     kill -0 "$DAEMON_PID" 2>/dev/null || break
     sleep 0.1
   done
@@ -187,11 +203,11 @@ step() {
   local kind=$1 image=$2 dir=$3 name=$4 out before after
   shift 4
   sync
-  before=$(if [[ $kind == oci ]]; then registry_log_lines; else redis_out_bytes; fi)
-  out=$("$DRIVER" --socket "$dir/run/flint.sock" --image "$image" --log-dir "$dir/logs" --name "$name" "$@") || {
-    tail -30 "$dir/flintd.log" >&2; die "$kind $name failed"; }
+  before=$(if [[ $kind == flist ]]; then redis_out_bytes; else registry_log_lines; fi)
+  out=$("$DRIVER" --socket "$SOCKET" --image "$image" --log-dir "$dir/logs" --name "$name" "$@") || {
+    tail -30 "$DAEMON_LOG" >&2; die "$kind $name failed"; }
   local first pull bytes disk
-  if [[ $kind == oci ]]; then after=$(($(registry_bytes_since "$before") + before)); else after=$(redis_out_bytes); fi
+  if [[ $kind == flist ]]; then after=$(redis_out_bytes); else after=$(($(registry_bytes_since "$before") + before)); fi
   first=$(sed -n 's/.*first_output_s=\([0-9.]*\).*/\1/p' <<<"$out")
   pull=$(sed -n 's/.*pull_s=\([0-9.]*\).*/\1/p' <<<"$out")
   bytes=$((after - before))
@@ -208,7 +224,13 @@ step() {
 bench_kind() { # bench_kind KIND IMAGE
   local dir
   dir=$(mktemp -d "$SCRATCH/run-XXXXXX")
-  start_flintd "$dir"
+  if [[ $1 == containerd ]]; then
+    mkdir -p "$dir/logs"
+    containerd_start "$dir" "$REGISTRY" "$(command -v "$RUNTIME")" || die "containerd did not start"
+    DAEMON_PID=$CONTAINERD_PID DAEMON_LOG=$dir/containerd.log SOCKET=$CONTAINERD_SOCKET
+  else
+    start_flintd "$dir"
+  fi
   # A node's runtime is up long before its first pod; let the fresh daemon (and the
   # writeback of the previous kind's deleted root) settle before timing, for both kinds.
   sync
@@ -219,9 +241,10 @@ bench_kind() { # bench_kind KIND IMAGE
   stop_pid "$DAEMON_PID"
   DAEMON_PID=""
   umount_below "$dir"
-  umount_below "$(readlink "$dir/run")"
-  cp "$dir/flintd.log" "$SCRATCH/flintd-$1.log" 2>/dev/null || true
-  rm -rf "$(readlink "$dir/run")" "$dir"
+  [[ ! -L $dir/run ]] || umount_below "$(readlink "$dir/run")"
+  cp "$DAEMON_LOG" "$SCRATCH/daemon-$1.log" 2>/dev/null || true
+  [[ ! -L $dir/run ]] || rm -rf "$(readlink "$dir/run")"
+  rm -rf "$dir"
 }
 
 # The blocks must be fetched from redis on every cold run, so every run gets a fresh flintd root
@@ -230,6 +253,7 @@ for ((r = 1; r <= RUNS; r++)); do
   log "run $r/$RUNS"
   bench_kind oci "$OCI_IMAGE"
   bench_kind flist "$FLIST_IMAGE"
+  [[ -n $CONTAINERD_WHY ]] || bench_kind containerd "$OCI_IMAGE"
 done
 
 # --- sequential read: FUSE mount vs local disk -------------------------------------------------------
@@ -292,34 +316,46 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; els
 echo
 echo "flint/large: OCI $OCI_IMAGE ($(mb "$OCI_BYTES") compressed) vs flist $FLIST_IMAGE"
 echo "(flist file $(mb "$FLIST_BYTES"), packed in ${pack_s}s; blocks in redis-server on loopback); OCI runtime $RUNTIME;"
-echo "medians of $RUNS runs"
-printf '%-40s %16s %16s %10s\n' "" "OCI" "flist" "OCI/flist"
+echo "medians of $RUNS runs; containerd = Debian's containerd 1.6 CRI plugin, the same image from the same registry"
+printf '%-40s %12s %12s %10s %12s %10s\n' "" "flint OCI" "flint flist" "OCI/flist" "containerd" "ctrd/flist"
+row() { # row TITLE STEP KEY UNIT: one line of the table
+  local o f c
+  o=$(val oci "$2" "$3") f=$(val flist "$2" "$3") c=$(val containerd "$2" "$3")
+  if [[ $4 == MB ]]; then
+    o=$(mb "$o") f=$(mb "$f")
+    c=$(if [[ -n $c ]]; then mb "$c"; else echo -; fi)
+  else
+    o=${o}s f=${f}s c=${c:+${c}s}
+  fi
+  printf '%-40s %12s %12s %10s %12s %10s\n' "$1" "$o" "$f" "$(ratio "$(val oci "$2" "$3")" "$(val flist "$2" "$3")")" \
+    "${c:--}" "$(ratio "$(val containerd "$2" "$3")" "$(val flist "$2" "$3")")"
+}
 for s in cold warm repull; do
   case $s in
     cold) title="cold (empty node)" ;;
     warm) title="warm (2nd pod, image present)" ;;
     repull) title="re-pull (RemoveImage; flist cache kept)" ;;
   esac
-  o=$(val oci $s first) f=$(val flist $s first)
-  printf '%-40s %15ss %15ss %10s\n' "$title: PullImage->first output" "$o" "$f" "$(ratio "$o" "$f")"
-  o=$(val oci $s pull) f=$(val flist $s pull)
-  printf '%-40s %15ss %15ss %10s\n' "  of which PullImage" "$o" "$f" "$(ratio "$o" "$f")"
-  o=$(val oci $s bytes) f=$(val flist $s bytes)
-  printf '%-40s %16s %16s %10s\n' "  bytes transferred" "$(mb "$o")" "$(mb "$f")" "$(ratio "$o" "$f")"
-  o=$(val oci $s disk) f=$(val flist $s disk)
-  printf '%-40s %16s %16s %10s\n' "  disk used (flintd root)" "$(mb "$o")" "$(mb "$f")" "$(ratio "$o" "$f")"
+  row "$title: PullImage->first output" $s first s
+  row "  of which PullImage" $s pull s
+  row "  bytes transferred" $s bytes MB
+  row "  disk used (daemon root)" $s disk MB
 done
-# Runs are interleaved (oci, flist, oci, ...), so the ratio within each run pair is less exposed
-# to drift in machine load than the ratio of the medians.
-pair_ratios() { # pair_ratios STEP: OCI/flist first-output ratio of every run
-  paste <(awk -v s="$1" '$1 == "oci" && $2 == s && $3 == "first" { print $4 }' "$RESULTS") \
-    <(awk -v s="$1" '$1 == "flist" && $2 == s && $3 == "first" { print $4 }' "$RESULTS") |
-    awk '$2 > 0 { printf "%.1f ", $1 / $2 }'
+# Runs are interleaved (oci, flist, containerd, oci, ...), so the ratio within each run is less
+# exposed to drift in machine load than the ratio of the medians.
+pair_ratios() { # pair_ratios REFERENCE STEP: REFERENCE/flist first-output ratio of every run
+  paste <(awk -v k="$1" -v s="$2" '$1 == k && $2 == s && $3 == "first" { print $4 }' "$RESULTS") \
+    <(awk -v s="$2" '$1 == "flist" && $2 == s && $3 == "first" { print $4 }' "$RESULTS") |
+    awk '$1 > 0 && $2 > 0 { printf "%.1f ", $1 / $2 }'
 }
 for s in cold repull; do
-  r=$(pair_ratios $s)
-  echo "time-to-first-output OCI/flist per run, $s: $r(median $(median <<<"$r")x; target >= 10x)"
+  r=$(pair_ratios oci $s)
+  echo "time-to-first-output flint OCI/flist per run, $s: $r(median $(median <<<"$r")x; target >= 10x)"
+  [[ -n $CONTAINERD_WHY ]] && continue
+  r=$(pair_ratios containerd $s)
+  echo "time-to-first-output containerd/flist per run, $s: $r(median $(median <<<"$r")x; target >= 10x)"
 done
+[[ -z $CONTAINERD_WHY ]] || echo "containerd: not measured: $CONTAINERD_WHY"
 echo
 c=$(median <<<"${cold[*]}") w=$(median <<<"${warm[*]}") h=$(median <<<"${hot[*]}") l=$(median <<<"${local_disk[*]}")
 echo "sequential read of $FILE ($(mb "$FILE_BYTES")), 1 MiB reads, median of $MEDIAN_OF:"

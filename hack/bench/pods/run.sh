@@ -10,14 +10,17 @@
 # Uses the local registry (hack/registry.sh; started if needed and left running like the other
 # fixtures) and hack/images.sh for busybox; pushes 127.0.0.1:5055/flint/pause:latest (flint-pause
 # as /pause) for containerd's sandbox_image. Each daemon gets its own temp root/state/socket; every
-# pod, daemon, shim, mount and temp dir is removed on exit. Needs `apt-get install containerd`
-# for the containerd column (skipped with the reason if it cannot run).
+# pod, daemon, shim, mount and temp dir is removed on exit. Installs Debian's containerd for the
+# containerd column when it is missing (hack/bench/lib/containerd.sh; skipped with the reason if it
+# cannot run).
 set -euo pipefail
 shopt -s inherit_errexit
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 readonly ROOT
 readonly HERE="$ROOT/hack/bench/pods"
+# shellcheck source=hack/bench/lib/containerd.sh
+source "$ROOT/hack/bench/lib/containerd.sh"
 readonly REL="$ROOT/build/release"
 readonly PODS=${PODS:-50} CONCURRENT=${CONCURRENT:-20} RSS_PODS=${RSS_PODS:-100}
 readonly CGROUP_PARENT=/flint-bench-pods
@@ -122,39 +125,6 @@ REGISTRY=$("$ROOT/hack/registry.sh" addr)
 readonly REGISTRY
 "$ROOT/hack/images.sh" >/dev/null
 readonly IMAGE="$REGISTRY/flint/busybox:latest"
-readonly PAUSE_IMAGE="$REGISTRY/flint/pause:latest"
-
-# A one-layer image holding flint-pause as /pause (what containerd runs as its sandbox).
-push_pause_image() {
-  local dir="$WORK/pause-image" layout="$WORK/pause-image/oci" hex size diffid cfg cfg_hex man man_hex
-  mkdir -p "$dir/rootfs" "$layout/blobs/sha256"
-  install -m 0755 "$PAUSE_BIN" "$dir/rootfs/pause"
-  tar --create --file="$dir/layer.tar" --directory="$dir/rootfs" --numeric-owner --owner=0 --group=0 \
-    --mtime=@1704067200 pause
-  diffid=$(sha256sum "$dir/layer.tar" | cut -d' ' -f1)
-  gzip -n -c "$dir/layer.tar" >"$dir/layer.tar.gz"
-  hex=$(sha256sum "$dir/layer.tar.gz" | cut -d' ' -f1)
-  size=$(stat -c %s "$dir/layer.tar.gz")
-  mv "$dir/layer.tar.gz" "$layout/blobs/sha256/$hex"
-  cfg=$(jq -cn --arg d "sha256:$diffid" '{architecture:"amd64",os:"linux",
-    config:{Entrypoint:["/pause"],WorkingDir:"/"},rootfs:{type:"layers",diff_ids:[$d]}}')
-  printf '%s' "$cfg" >"$dir/config.json"
-  cfg_hex=$(sha256sum "$dir/config.json" | cut -d' ' -f1)
-  mv "$dir/config.json" "$layout/blobs/sha256/$cfg_hex"
-  man=$(jq -cn --arg c "sha256:$cfg_hex" --argjson cs "${#cfg}" --arg l "sha256:$hex" --argjson ls "$size" \
-    '{schemaVersion:2,mediaType:"application/vnd.oci.image.manifest.v1+json",
-      config:{mediaType:"application/vnd.oci.image.config.v1+json",digest:$c,size:$cs},
-      layers:[{mediaType:"application/vnd.oci.image.layer.v1.tar+gzip",digest:$l,size:$ls}]}')
-  printf '%s' "$man" >"$dir/manifest.json"
-  man_hex=$(sha256sum "$dir/manifest.json" | cut -d' ' -f1)
-  mv "$dir/manifest.json" "$layout/blobs/sha256/$man_hex"
-  echo '{"imageLayoutVersion":"1.0.0"}' >"$layout/oci-layout"
-  jq -cn --arg d "sha256:$man_hex" --argjson s "${#man}" '{schemaVersion:2,manifests:[{
-    mediaType:"application/vnd.oci.image.manifest.v1+json",digest:$d,size:$s,
-    annotations:{"org.opencontainers.image.ref.name":"latest"}}]}' >"$layout/index.json"
-  skopeo --insecure-policy copy --quiet --dest-tls-verify=false --preserve-digests \
-    "oci:$layout:latest" "docker://$PAUSE_IMAGE" >&2
-}
 
 # ---------------------------------------------------------------------------------------------
 # Daemons. Each start_* sets SOCKET, DAEMON_PID, SHIM_NAME and RUN_DIR.
@@ -198,60 +168,12 @@ EOF
   wait_for_socket "$SOCKET" "$DAEMON_PID" "$RUN_DIR/flintd.log" || die "flintd did not start (log above)"
 }
 
-# Prints why containerd cannot run here, or nothing.
-containerd_unavailable() {
-  command -v containerd >/dev/null || { echo "containerd not installed (apt-get install containerd)"; return; }
-  command -v containerd-shim-runc-v2 >/dev/null || echo "containerd-shim-runc-v2 not installed"
-}
-
 start_containerd() {
   RUN_DIR="$WORK/containerd"
-  mkdir -p "$RUN_DIR/cni" "$RUN_DIR/certs.d/$REGISTRY"
-  SOCKET="$RUN_DIR/containerd.sock"
-  cat >"$RUN_DIR/certs.d/$REGISTRY/hosts.toml" <<EOF
-server = "http://$REGISTRY"
-[host."http://$REGISTRY"]
-  capabilities = ["pull", "resolve"]
-EOF
-  cat >"$RUN_DIR/config.toml" <<EOF
-version = 2
-root = "$RUN_DIR/root"
-state = "$RUN_DIR/state"
-disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp"]
-[grpc]
-  address = "$SOCKET"
-[ttrpc]
-  address = "$SOCKET.ttrpc"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$PAUSE_IMAGE"
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  enable_selinux = false
-  # The sandbox gets oom_score_adj -998, which needs CAP_SYS_RESOURCE; clamp to ours instead
-  # (without it runc fails here with "can't get final child's PID from pipe").
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        BinaryName = "$(command -v runc)"
-        Root = "$RUN_DIR/runc"
-        SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$RUN_DIR/cni"
-  [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "$RUN_DIR/certs.d"
-EOF
-  containerd --config "$RUN_DIR/config.toml" --log-level warn >"$RUN_DIR/containerd.log" 2>&1 &
-  DAEMON_PID=$!
+  containerd_start "$RUN_DIR" "$REGISTRY" "$(command -v runc)" || return 1
+  SOCKET=$CONTAINERD_SOCKET DAEMON_PID=$CONTAINERD_PID
   DAEMON_PIDS+=("$DAEMON_PID")
   SHIM_NAME=containerd-shim-runc-v2
-  wait_for_socket "$SOCKET" "$DAEMON_PID" "$RUN_DIR/containerd.log"
 }
 
 # bench NAME: runs the driver against the daemon just started; results in $WORK/NAME.txt.
@@ -279,7 +201,7 @@ fi
 if [[ $WHICH != flint ]]; then
   CONTAINERD_WHY=$(containerd_unavailable)
   if [[ -z $CONTAINERD_WHY ]]; then
-    push_pause_image
+    containerd_push_pause_image "$REGISTRY" "$PAUSE_BIN" "$WORK" >/dev/null
     if start_containerd; then
       bench containerd && CONTAINERD_OK=1
       ((CONTAINERD_OK)) || CONTAINERD_WHY="benchmark run failed (see log above)"

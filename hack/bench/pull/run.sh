@@ -7,14 +7,16 @@
 #
 #   hack/bench/pull/run.sh [runs=3] [image=127.0.0.1:5055/flint/large:latest]
 #
-# Needs root. Installs Debian's containerd with apt-get if missing (benchmark only, not an install-deps
-# package). Environment: BUILD_DIR (default build/release), BENCH_DIR (scratch, default /var/tmp/flint-pull-bench),
+# Needs root. Installs Debian's containerd with apt-get if missing (hack/bench/lib/containerd.sh;
+# benchmark only, not an install-deps package). Environment: BUILD_DIR (default build/release), BENCH_DIR (scratch, default /var/tmp/flint-pull-bench),
 # SKIP_CONTAINERD=1, SKIP_SKOPEO=1.
 set -euo pipefail
 export LC_ALL=C
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 readonly repo
+# shellcheck source=hack/bench/lib/containerd.sh
+source "$repo/hack/bench/lib/containerd.sh"
 runs=${1:-3}
 image=${2:-127.0.0.1:5055/flint/large:latest}
 build=${BUILD_DIR:-$repo/build/release}
@@ -145,49 +147,17 @@ bench_skopeo() {
 
 # --- containerd CRI plugin ---------------------------------------------------------------------
 containerd_reason=""
-ensure_containerd() {
-  if ! command -v containerd >/dev/null; then
-    log "installing Debian's containerd for the comparison (benchmark only)"
-    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y --no-install-recommends containerd >/dev/null 2>&1 ||
-      { containerd_reason="apt-get install containerd failed"; return 1; }
-  fi
-  return 0
-}
-
-bench_containerd() {
+bench_containerd() { # containerd configured by hack/bench/lib/containerd.sh, private to the run
   fresh_run_dir
-  mkdir -p "$run_dir/cni"
-  # Everything private to the run: root, state, sockets; 127.0.0.1:5055 served over plain http.
-  cat >"$run_dir/config.toml" <<EOF
-version = 2
-root = "$run_dir/root"
-state = "$run_dir/state"
-[grpc]
-  address = "$run_dir/containerd.sock"
-[ttrpc]
-  address = "$run_dir/containerd.sock.ttrpc"
-[debug]
-  address = ""
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$registry/flint/pause:none"
-[plugins."io.containerd.grpc.v1.cri".containerd]
-  snapshotter = "overlayfs"
-[plugins."io.containerd.grpc.v1.cri".cni]
-  conf_dir = "$run_dir/cni"
-[plugins."io.containerd.grpc.v1.cri".registry.mirrors."$registry"]
-  endpoint = ["http://$registry"]
-EOF
-  containerd --config "$run_dir/config.toml" --log-level warn >"$run_dir/containerd.log" 2>&1 &
-  local pid=$!
-  daemon_pid=$pid
-  if ! wait_for_socket "$run_dir/containerd.sock" $pid 30; then
+  if ! containerd_start "$run_dir" "$registry" 2>/dev/null; then
     containerd_reason="containerd did not start: $(tail -3 "$run_dir/containerd.log" | tr '\n' ' ')"
-    stop_daemon $pid
     rm -rf "$run_dir"
     return 1
   fi
+  local pid=$CONTAINERD_PID
+  daemon_pid=$pid
   local out
-  if ! out=$("$client" --socket "$run_dir/containerd.sock" --image "$image" 2>&1); then
+  if ! out=$("$client" --socket "$CONTAINERD_SOCKET" --image "$image" 2>&1); then
     containerd_reason="containerd CRI PullImage failed: $out; log: $(tail -3 "$run_dir/containerd.log" | tr '\n' ' ')"
     stop_daemon $pid
     umount_below "$run_dir"
@@ -211,7 +181,10 @@ umount_below() { # containerd may leave its state tmpfs/overlay mounts when stop
 # --- run, interleaved so drift in the machine hits every tool alike --------------------------------
 have_containerd=1
 [[ ${SKIP_CONTAINERD:-0} == 1 ]] && { have_containerd=0; containerd_reason="skipped (SKIP_CONTAINERD=1)"; }
-((have_containerd)) && { ensure_containerd || have_containerd=0; }
+if ((have_containerd)); then
+  containerd_reason=$(containerd_unavailable)
+  [[ -z $containerd_reason ]] || have_containerd=0
+fi
 for ((r = 1; r <= runs; r++)); do
   log "run $r/$runs"
   bench_flint
