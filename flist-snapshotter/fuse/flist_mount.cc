@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "flist-snapshotter/flist/flist_reader.h"
+#include "flist-snapshotter/fuse/libfuse_log.h"
 #include "flist-snapshotter/fuse/readahead.h"
 
 namespace flint::flist {
@@ -144,6 +145,7 @@ absl::StatusOr<std::unique_ptr<FlistMount>> FlistMount::TakeOver(std::shared_ptr
 }
 
 absl::Status FlistMount::NewSession(const FlistMountOptions& options) {
+  RouteLibfuseLogToFlintLog();
   std::string opts = absl::StrCat("ro,fsname=", options.fsname, ",subtype=", options.subtype);
   if (options.allow_other) opts += ",allow_other";
   if (options.default_permissions) opts += ",default_permissions";

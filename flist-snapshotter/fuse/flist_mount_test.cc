@@ -975,7 +975,9 @@ TEST_F(FlistMountTest, KilledServerWithoutKernelResendLeavesNoReadWaiting) {
   testing::HttpFileServer http;
   ASSERT_TRUE(http.ok());
   ServeStoreOverHttp(root_ + "/store", http);
-  const pid_t server = MountDetachedFromHttp(fl_, mnt_, root_ + "/bincache", http.base_url(), "--no-resend");
+  const std::string log = root_ + "/flist-mount.log";
+  const pid_t server =
+      MountDetachedFromHttp(fl_, mnt_, root_ + "/bincache", http.base_url(), "--no-resend --log-file " + log);
   ASSERT_GT(server, 0) << "no server and keeper serve " << mnt_;
   EXPECT_EQ(ReadAll(mnt_ + "/etc/hostname"), "flint\n");
 
@@ -1013,6 +1015,11 @@ TEST_F(FlistMountTest, KilledServerWithoutKernelResendLeavesNoReadWaiting) {
   const std::string again = ReadAll(mnt_ + "/big.bin");
   EXPECT_TRUE(again == big_) << "read " << again.size() << " of " << big_.size() << " bytes after the takeover";
   EXPECT_EQ(ReadAll(mnt_ + "/etc/sub/deep.txt"), "deep file\n");
+  // Both servers served from descriptors cloned per thread: libfuse falls back to the shared one
+  // (and says so, through our log) when it cannot clone.
+  const std::string logged = ReadAll(log);
+  EXPECT_NE(logged.find("taken over;"), std::string::npos) << logged;
+  EXPECT_EQ(logged.find("clone"), std::string::npos) << logged;
   EXPECT_EQ(umount2(mnt_.c_str(), 0), 0) << strerror(errno);
   EXPECT_TRUE(WaitUntil([&] {
     MountProcesses p = ProcessesServing(mnt_);
