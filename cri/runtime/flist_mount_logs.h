@@ -35,7 +35,9 @@ class FlistMountLogForwarder {
     std::function<void(const ForwardedLine&)> sink;  // default: FLINT_LOG at the line's level
   };
 
-  // Lines already in the files now were written before this flintd: they are not forwarded.
+  // Lines already in the files now that no flintd forwarded (each file's count of forwarded
+  // bytes is kept beside it) were written while flintd was down: they are forwarded first, with
+  // the time they were written.
   explicit FlistMountLogForwarder(Options options);
   ~FlistMountLogForwarder();
   FlistMountLogForwarder(const FlistMountLogForwarder&) = delete;
@@ -49,11 +51,14 @@ class FlistMountLogForwarder {
   void Finish(const std::string& mount_dir);
 
  private:
-  size_t ForwardLocked(const std::string& path, const std::string& mount_hex, uint64_t& offset);
+  // `record`: write the new offset beside the file (not for a file about to be deleted).
+  size_t ForwardLocked(const std::string& path, const std::string& mount_hex, uint64_t& offset, bool record = true);
 
   Options options_;
   std::mutex mu_;
   std::map<std::string, uint64_t> offsets_;  // log path -> bytes forwarded (whole lines), guarded by mu_
+  // log path -> its size when this forwarder started, until forwarded past it; guarded by mu_
+  std::map<std::string, uint64_t> written_before_start_;
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <vector>
 
 #include "common/fs.h"
@@ -76,16 +77,55 @@ TEST_F(FlistMountLogsTest, ForwardsNewWholeLinesAtTheirLevelNamingTheMount) {
   EXPECT_EQ(forwarder.Poll(), 0u);
 }
 
-TEST_F(FlistMountLogsTest, LinesWrittenBeforeItStartedAreNotForwardedButNewFilesAreReadWhole) {
-  const std::string old_dir = MountDir("aa");
-  Append(old_dir, "2026-12-03T22:00:00.000000Z error x.cc:1 before this flintd\n");
-  FlistMountLogForwarder forwarder(Options());
+TEST_F(FlistMountLogsTest, LinesWrittenWhileFlintdWasDownAreForwardedOnceWithTheirTime) {
+  const std::string dir = MountDir("aa");
+  {
+    FlistMountLogForwarder first(Options());
+    Append(dir, "2026-12-03T22:00:00.000000Z error x.cc:1 seen by the first flintd\n");
+    EXPECT_EQ(first.Poll(), 1u);
+  }
+  Append(dir, "2026-12-03T22:00:05.000000Z error x.cc:1 while flintd was down\n");
+  lines_.clear();
+  FlistMountLogForwarder second(Options());
   const std::string new_dir = MountDir("bb");
-  Append(new_dir, "2026-12-03T22:00:00.000000Z error x.cc:1 a new mount\n");
-  Append(old_dir, "2026-12-03T22:00:00.000000Z error x.cc:1 after\n");
+  Append(new_dir, "2026-12-03T22:00:09.000000Z error x.cc:1 a new mount\n");
+  Append(dir, "2026-12-03T22:00:09.000000Z error x.cc:1 after\n");
+  EXPECT_EQ(second.Poll(), 3u);
+  std::set<std::string> texts;
+  for (const ForwardedLine& line : lines_) texts.insert(line.text);
+  EXPECT_EQ(texts, (std::set<std::string>{
+                       "flist-mount[aa]: [2026-12-03T22:00:05.000000Z, before flintd started] x.cc:1 while flintd was down",
+                       "flist-mount[aa]: x.cc:1 after",
+                       "flist-mount[bb]: x.cc:1 a new mount",
+                   }));
+  EXPECT_EQ(second.Poll(), 0u);
+}
+
+TEST_F(FlistMountLogsTest, ALogNoFlintdForwardedIsForwardedWholeAtStart) {
+  const std::string dir = MountDir(kHex);
+  Append(dir, "2026-12-03T22:00:00.000000Z warn x.cc:1 one\nno stamp\n");
+  FlistMountLogForwarder forwarder(Options());
   EXPECT_EQ(forwarder.Poll(), 2u);
   ASSERT_EQ(lines_.size(), 2u);
-  for (const ForwardedLine& line : lines_) EXPECT_EQ(line.text.find("before this flintd"), std::string::npos);
+  EXPECT_EQ(lines_[0].level, log::Level::kWarn);
+  EXPECT_EQ(lines_[0].text, "flist-mount[0123456789ab]: [2026-12-03T22:00:00.000000Z, before flintd started] x.cc:1 one");
+  EXPECT_EQ(lines_[1].text, "flist-mount[0123456789ab]: [before flintd started] no stamp");
+}
+
+TEST_F(FlistMountLogsTest, AFileEmptiedAtItsCapWhileFlintdWasDownIsReadFromItsStart) {
+  const std::string dir = MountDir(kHex);
+  {
+    FlistMountLogForwarder first(Options());
+    Append(dir, "2026-12-03T22:00:00.000000Z info x.cc:1 " + std::string(200, 'a') + "\n");
+    EXPECT_EQ(first.Poll(), 1u);
+  }
+  ASSERT_EQ(truncate(FlistMountLogPath(dir).c_str(), 0), 0);
+  Append(dir, "2026-12-03T22:00:07.000000Z error x.cc:1 after the cap\n");
+  lines_.clear();
+  FlistMountLogForwarder second(Options());
+  EXPECT_EQ(second.Poll(), 1u);
+  ASSERT_EQ(lines_.size(), 1u);
+  EXPECT_EQ(lines_[0].text, "flist-mount[0123456789ab]: [2026-12-03T22:00:07.000000Z, before flintd started] x.cc:1 after the cap");
 }
 
 TEST_F(FlistMountLogsTest, AFileEmptiedAtItsCapIsReadFromItsStart) {
@@ -120,11 +160,15 @@ TEST_F(FlistMountLogsTest, ABurstIsForwardedUpToTheLimitWithANoteForTheRest) {
 TEST_F(FlistMountLogsTest, FinishForwardsTheRestAndDeletesTheFile) {
   const std::string dir = MountDir(kHex);
   FlistMountLogForwarder forwarder(Options());
-  Append(dir, "2026-12-03T22:00:00.000000Z error flist_mount_main.cc:1 flist-mount keeper: giving up /m\n");
+  Append(dir, "2026-12-03T22:00:00.000000Z error flist_mount_main.cc:1 flist-mount: mounted\n");
+  EXPECT_EQ(forwarder.Poll(), 1u);
+  Append(dir, "2026-12-03T22:00:01.000000Z error flist_mount_main.cc:1 flist-mount keeper: giving up /m\n");
   forwarder.Finish(dir);
-  ASSERT_EQ(lines_.size(), 1u);
-  EXPECT_NE(lines_[0].text.find("giving up /m"), std::string::npos);
+  ASSERT_EQ(lines_.size(), 2u);
+  EXPECT_NE(lines_[1].text.find("giving up /m"), std::string::npos);
   EXPECT_NE(access(FlistMountLogPath(dir).c_str(), F_OK), 0);
+  EXPECT_EQ(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator())
+      << "the log or its forwarded count stayed behind";
   EXPECT_EQ(forwarder.Poll(), 0u);
 }
 

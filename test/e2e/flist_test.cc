@@ -506,6 +506,42 @@ TEST_F(FlistE2E, BlockFailuresReachFlintdsLog) {
   EXPECT_FALSE(std::filesystem::exists(mount_log)) << "the mount is gone, its log file stayed";
 }
 
+// What a mount logs while flintd is down reaches flintd's log once it is back, once, with the
+// time it was written (each mount's log keeps a count of the bytes already forwarded).
+TEST_F(FlistE2E, BlockFailuresWhileFlintdWasDownReachItsLogWhenItIsBack) {
+  std::string image, pod;
+  const std::string id = StartSleeper("down-failure", &image, &pod);
+  ASSERT_FALSE(id.empty()) << "no running flist container";
+  const std::string hex = image.substr(image.find(':') + 1);
+  const std::string tag = "flist-mount[" + hex.substr(0, 12) + "]: ";
+  ASSERT_EQ(Shell("rm -rf " + store_ + "/*"), 0);  // the store loses every block nobody read yet
+  // A failure this flintd forwards ...
+  EXPECT_NE(ExecSync(id, {"/bin/sh", "-c", "cat /data.bin > /dev/null"}).exit_code(), 0);
+  ASSERT_TRUE(WaitForLog(tag + "flist_fs.cc")) << flintd_->Log();
+  ASSERT_TRUE(WaitForLog("flist read /data.bin block 0")) << flintd_->Log();
+  // ... and one while no flintd runs, through the image's shared mount as any container would.
+  const std::string mountpoint = FlistMountpoint(image);
+  ASSERT_TRUE(flintd_->CrashAndRestart(
+      [&] { EXPECT_NE(Shell("cat " + mountpoint + "/untouched.bin > /dev/null 2>&1"), 0); }));
+  ASSERT_TRUE(WaitForLog("before flintd started] flist_fs.cc")) << flintd_->Log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // two more polls: nothing twice
+  const std::string log = flintd_->Log();
+  const size_t at = log.find("flist read /untouched.bin block 0");
+  ASSERT_NE(at, std::string::npos) << log;
+  EXPECT_EQ(log.find("flist read /untouched.bin block 0", at + 1), std::string::npos) << "forwarded twice: " << log;
+  const size_t line_start = log.rfind('\n', at) + 1;
+  const std::string line = log.substr(line_start, log.find('\n', at) - line_start);
+  EXPECT_THAT(line, HasSubstr(" error "));
+  EXPECT_THAT(line, HasSubstr(tag + "["));
+  EXPECT_THAT(line, HasSubstr("Z, before flintd started] flist_fs.cc:"));
+  EXPECT_THAT(line, HasSubstr("dir://" + store_));
+  const size_t before = log.find("flist read /data.bin block 0");
+  ASSERT_NE(before, std::string::npos) << log;
+  EXPECT_EQ(log.find("flist read /data.bin block 0", before + 1), std::string::npos)
+      << "what the first flintd forwarded was forwarded again: " << log;
+  EXPECT_TRUE(StopAndRemovePod(pod).ok());
+}
+
 TEST_F(FlistE2E, MissingFlistIsNotFoundAndCorruptFlistIsRejected) {
   v1::PullImageRequest request;
   request.mutable_image()->set_image(hub_addr_ + "/flint/nope.fl:latest");
