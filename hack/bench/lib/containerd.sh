@@ -18,7 +18,7 @@
 #
 # Settings every caller needs on this VM (see hack/bench/exec/README.md):
 #   restrict_oom_score_adj: the sandbox asks for oom_score_adj -998, which needs CAP_SYS_RESOURCE;
-#   no stream server port: 0 picks a free one, so parallel daemons do not collide.
+#   stream_server_port = "0": the kernel picks a free port, so daemons side by side do not collide.
 
 containerd_unavailable() {
   if ! command -v containerd >/dev/null; then
