@@ -289,7 +289,8 @@ absl::StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::stri
                           {"cache_max_bytes", r.Uint64(&c.flist.cache_max_bytes)},
                           {"prefetch_blocks", r.Int(&c.flist.prefetch_blocks, 0, 256)},
                           {"open_prefetch_blocks", r.Int(&c.flist.open_prefetch_blocks, 0, 256)},
-                          {"spare_mount", r.Bool(&c.flist.spare_mount)}});
+                          {"spare_mount", r.Bool(&c.flist.spare_mount)},
+                          {"mount_idle_seconds", r.Int(&c.flist.mount_idle_seconds, 0, 7 * 24 * 3600)}});
           }},
          {"streaming_address", r.String(&c.streaming_address)},
          {"metrics_address", r.String(&c.metrics_address)}});
@@ -386,6 +387,9 @@ flist:
   # Keep one flist-mount started (program loaded, crypto set up, buffers faulted in) so that
   # the next flist mount does not wait for that; it costs one idle process (~10 MB).
   spare_mount: true
+  # Seconds a flist mount no container uses stays mounted, so the image's next pod finds it
+  # serving (0: unmount with the last container). RemoveImage unmounts an idle mount at once.
+  mount_idle_seconds: 600
 
 # Exec/Attach/PortForward server; port 0 picks a free port.
 streaming_address: 127.0.0.1:0
@@ -422,7 +426,8 @@ std::string ConfigToJson(const Config& c) {
                 {"cache_max_bytes", c.flist.cache_max_bytes},
                 {"prefetch_blocks", c.flist.prefetch_blocks},
                 {"open_prefetch_blocks", c.flist.open_prefetch_blocks},
-                {"spare_mount", c.flist.spare_mount}};
+                {"spare_mount", c.flist.spare_mount},
+                {"mount_idle_seconds", c.flist.mount_idle_seconds}};
   j["streaming_address"] = c.streaming_address;
   j["metrics_address"] = c.metrics_address;
   return j.dump();

@@ -56,6 +56,9 @@ struct FlistOptions {
   // Keep one flist-mount started ahead of need (flist-snapshotter/fuse/mount_spare.h): a new
   // flist mount then serves in about half the time.
   bool spare_mount = true;
+  // How long a flist mount no container uses stays mounted (the next pod of the image reuses it);
+  // 0 unmounts it with its last container. RemoveImage unmounts an idle mount at once.
+  int mount_idle_seconds = 600;
 };
 
 struct Config {

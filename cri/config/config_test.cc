@@ -46,7 +46,7 @@ registry:
 pinned_images: [registry.k8s.io/pause:3.10]
 cni: {conf_dir: /tmp/cni, bin_dirs: [/tmp/bin]}
 flist: {hubs: [http://127.0.0.1:8080], default_store: "redis://127.0.0.1:6379", prefetch_blocks: 2,
-        open_prefetch_blocks: 0, spare_mount: false,
+        open_prefetch_blocks: 0, spare_mount: false, mount_idle_seconds: 0,
         hub_stores: {"127.0.0.1:8080": "dir:///srv/blocks", hub.example.com: "zdb://zdb.example.com:9900/ns"},
         allowed_stores: [zdb://hub.grid.tf, "dir:///srv/blocks"]}
 streaming_address: 127.0.0.1:10010
@@ -67,6 +67,7 @@ streaming_address: 127.0.0.1:10010
   EXPECT_EQ(c->flist.default_store, "redis://127.0.0.1:6379");
   EXPECT_EQ(c->flist.prefetch_blocks, 2);
   EXPECT_EQ(c->flist.open_prefetch_blocks, 0);
+  EXPECT_EQ(c->flist.mount_idle_seconds, 0);
   EXPECT_EQ(c->flist.hub_stores, (std::map<std::string, std::string>{
                                      {"127.0.0.1:8080", "dir:///srv/blocks"},
                                      {"hub.example.com", "zdb://zdb.example.com:9900/ns"}}));

@@ -63,8 +63,15 @@ absl::StatusOr<std::unique_ptr<PodRuntime>> PodRuntime::Open(const Config& confi
     logs.flists_dir = config.state_dir + "/flists";
     runtime->flist_logs_ = std::make_unique<FlistMountLogForwarder>(std::move(logs));
     runtime->flist_logs_->Start(std::chrono::seconds(1));
+    if (config.flist.mount_idle_seconds > 0) {  // before Recover, which finds mounts idle
+      PodRuntime* pods = runtime.get();
+      runtime->idle_flist_mounts_ = std::make_unique<IdleFlistMounts>(
+          absl::Seconds(config.flist.mount_idle_seconds),
+          [pods](const std::string& mountpoint) { pods->UnmountIdleFlistMount(mountpoint); });
+    }
   }
   runtime->Recover();
+  if (runtime->idle_flist_mounts_ != nullptr) runtime->idle_flist_mounts_->Start();
   if (flists != nullptr && !runtime->options_.flist_mount_binary.empty() && config.flist.spare_mount) {
     flist::FlistMountSpareOptions spare;
     spare.binary = runtime->options_.flist_mount_binary;
@@ -184,8 +191,9 @@ void PodRuntime::Recover() {
       (void)RemoveContainerLocked(record);
     }
   }
-  // A flist mount no container uses is what a flintd that died in CreateContainer (after
-  // mounting, before storing the record) leaves: unmount it, which also ends its flist-mount.
+  // A flist mount no container uses was idle when flintd stopped, or is what a flintd that died
+  // in CreateContainer (after mounting, before storing the record) leaves: it idles from now, or
+  // goes at once if its image is gone (unmounting also ends its flist-mount).
   std::set<std::string> used;
   for (const ContainerRecord& record : store_->Containers()) used.insert(record.flist_mount());
   std::error_code ec;

@@ -23,6 +23,7 @@
 #include "cri/image/image_service.h"
 #include "cri/oci/host_features.h"
 #include "cri/runtime/flist_mount_logs.h"
+#include "cri/runtime/idle_flist_mounts.h"
 #include "cri/runtime/record_store.h"
 #include "cri/runtime/sealed_runtime_copies.h"
 #include "flist-snapshotter/fuse/mount_spare.h"
@@ -67,6 +68,10 @@ class PodRuntime {
   // Records for other services (stats, streaming).
   const RecordStore& records() const { return *store_; }
 
+  // RemoveImage removed flist image `image_id`: its mount goes now unless a container uses it
+  // (then it goes with the last one).
+  void FlistImageRemoved(const std::string& image_id);
+
  private:
   PodRuntime(const Config& config, PodRuntimeOptions options, image::ImageService* images, cni::CniManager* cni,
              flist_image::FlistImageStore* flists);
@@ -87,8 +92,14 @@ class PodRuntime {
   absl::StatusOr<std::string> EnsureFlistMount(const flist_image::FlistImage& image,
                                                const std::vector<std::string>& warm_paths);
   void UnpinFlistMount(const std::string& mountpoint);
-  // Unmounts unless a container other than `exclude_container` uses it or a create pinned it.
+  // Once neither a container other than `exclude_container` uses it nor a create pinned it: the
+  // mount idles for flist.mount_idle_seconds, or is unmounted at once when that is 0 or its image
+  // is gone.
   void ReleaseFlistMount(const std::string& mountpoint, const std::string& exclude_container);
+  bool FlistMountInUseLocked(const std::string& mountpoint, const std::string& exclude_container);
+  void UnmountFlistLocked(const std::string& mountpoint);
+  // Called when an idle mount's time is up.
+  void UnmountIdleFlistMount(const std::string& mountpoint);
 
   // One mutex per object id serializes lifecycle calls on it (kubelet may race Stop and Remove).
   std::shared_ptr<std::mutex> LockFor(const std::string& id);
@@ -138,6 +149,8 @@ class PodRuntime {
   std::map<std::string, std::shared_ptr<std::mutex>> locks_;
   std::mutex names_mu_;  // serializes name reservation in Run/Create
   std::mutex pause_mu_;  // guards preparing the shared pause rootfs
+  // Last: its thread unmounts through the members above. Null when idle mounts are not kept.
+  std::unique_ptr<IdleFlistMounts> idle_flist_mounts_;
 };
 
 // CRI label selectors: every key of the selector present with the same value.

@@ -1,6 +1,8 @@
 // Which image a container runs, and the shared read-only mounts of flist images.
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +36,18 @@ bool IsFuseMounted(const std::string& path) {
     at = mountinfo->find(needle, at + 1);
   }
   return false;
+}
+
+// False once the FUSE connection is gone (ENOTCONN). statfs is never answered from the kernel's
+// caches; a server being taken over answers once its successor runs.
+bool FuseMountAnswers(const std::string& path) {
+  struct statfs st {};
+  return statfs(path.c_str(), &st) == 0;
+}
+
+// The flist image id (hex) a mountpoint <state>/flists/<hex>/mnt belongs to.
+std::string FlistHexOfMountpoint(const std::string& mountpoint) {
+  return std::filesystem::path(mountpoint).parent_path().filename().string();
 }
 
 // The OCI image config equivalent of a flist's /.startup.toml.
@@ -112,8 +126,17 @@ absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::Flis
   std::string mountpoint = mount_dir + "/mnt";
   std::lock_guard lock(flist_mounts_mu_);
   if (IsFuseMounted(mountpoint)) {
-    ++flist_mount_pins_[mountpoint];
-    return mountpoint;
+    if (FuseMountAnswers(mountpoint)) {
+      if (idle_flist_mounts_ != nullptr && idle_flist_mounts_->IsIdle(mountpoint)) {
+        idle_flist_mounts_->Forget(mountpoint);
+        FLINT_LOG(INFO) << "flist " << image.id << ": reusing its idle mount";
+      }
+      ++flist_mount_pins_[mountpoint];
+      return mountpoint;
+    }
+    // Its server and keeper are gone (the keeper gave up, or both were killed): mount anew.
+    FLINT_LOG(WARN) << "flist " << image.id << ": mount " << mountpoint << " no longer serves; mounting it again";
+    if (idle_flist_mounts_ != nullptr) idle_flist_mounts_->Forget(mountpoint);
   }
   (void)Unmount(mountpoint);  // a dead FUSE server leaves ENOTCONN behind
   if (absl::Status s = fs::MakeDirs(mountpoint, 0755); !s.ok()) return s;
@@ -168,13 +191,16 @@ void PodRuntime::UnpinFlistMount(const std::string& mountpoint) {
   }
 }
 
-void PodRuntime::ReleaseFlistMount(const std::string& mountpoint, const std::string& exclude_container) {
-  if (mountpoint.empty()) return;
-  std::lock_guard lock(flist_mounts_mu_);
-  if (flist_mount_pins_.contains(mountpoint)) return;  // a container is being created on it
+bool PodRuntime::FlistMountInUseLocked(const std::string& mountpoint, const std::string& exclude_container) {
+  if (flist_mount_pins_.contains(mountpoint)) return true;  // a container is being created on it
   for (const ContainerRecord& other : store_->Containers()) {
-    if (other.id() != exclude_container && other.flist_mount() == mountpoint) return;  // still in use
+    if (other.id() != exclude_container && other.flist_mount() == mountpoint) return true;
   }
+  return false;
+}
+
+void PodRuntime::UnmountFlistLocked(const std::string& mountpoint) {
+  if (idle_flist_mounts_ != nullptr) idle_flist_mounts_->Forget(mountpoint);
   // The FUSE server exits when its mount goes away.
   if (absl::Status s = Unmount(mountpoint); !s.ok()) {
     FLINT_LOG(WARN) << "unmount flist " << mountpoint << ": " << s.message();
@@ -183,6 +209,39 @@ void PodRuntime::ReleaseFlistMount(const std::string& mountpoint, const std::str
   (void)rmdir(mountpoint.c_str());
   if (flist_logs_ != nullptr) flist_logs_->Finish(std::filesystem::path(mountpoint).parent_path().string());
   FLINT_LOG(INFO) << "unmounted flist at " << mountpoint;
+}
+
+void PodRuntime::ReleaseFlistMount(const std::string& mountpoint, const std::string& exclude_container) {
+  if (mountpoint.empty()) return;
+  std::lock_guard lock(flist_mounts_mu_);
+  if (FlistMountInUseLocked(mountpoint, exclude_container)) return;
+  if (idle_flist_mounts_ != nullptr && flists_ != nullptr && flists_->Find(FlistHexOfMountpoint(mountpoint)) &&
+      IsFuseMounted(mountpoint)) {
+    if (!idle_flist_mounts_->IsIdle(mountpoint)) {
+      idle_flist_mounts_->Idle(mountpoint);
+      FLINT_LOG(INFO) << "flist mount " << mountpoint << " is idle; it is unmounted in "
+                      << config_.flist.mount_idle_seconds << " s unless a container uses it";
+    }
+    return;
+  }
+  UnmountFlistLocked(mountpoint);
+}
+
+void PodRuntime::UnmountIdleFlistMount(const std::string& mountpoint) {
+  std::lock_guard lock(flist_mounts_mu_);
+  if (FlistMountInUseLocked(mountpoint, "")) return;  // reused since; it idles again with its last container
+  FLINT_LOG(INFO) << "flist mount " << mountpoint << " was idle for " << config_.flist.mount_idle_seconds << " s";
+  UnmountFlistLocked(mountpoint);
+}
+
+void PodRuntime::FlistImageRemoved(const std::string& image_id) {
+  const std::string hex = image_id.substr(image_id.find(':') + 1);
+  const std::string mountpoint = absl::StrCat(config_.state_dir, "/flists/", hex, "/mnt");
+  std::lock_guard lock(flist_mounts_mu_);
+  if (FlistMountInUseLocked(mountpoint, "")) return;
+  struct stat st {};
+  if (lstat(mountpoint.c_str(), &st) != 0 && errno != ENOTCONN) return;  // never mounted, or already gone
+  UnmountFlistLocked(mountpoint);
 }
 
 }  // namespace flint::runtime

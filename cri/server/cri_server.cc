@@ -134,7 +134,10 @@ absl::StatusOr<std::unique_ptr<CriServer>> CriServer::Start(const Config& config
   server->runtime_service_->set_streaming(server->streaming_.get());
   FLINT_LOG(INFO) << "streaming server on " << server->streaming_->base_url();
   server->image_service_ =
-      std::make_unique<ImageServiceImpl>(config, server->images_.get(), server->flists_.get());
+      std::make_unique<ImageServiceImpl>(config, server->images_.get(), server->flists_.get(),
+                                         [pods = server->pods_.get()](const std::string& image_id) {
+                                           pods->FlistImageRemoved(image_id);
+                                         });
 
   if (unlink(config.socket.c_str()) == 0) FLINT_LOG(INFO) << "removed stale socket " << config.socket;
 

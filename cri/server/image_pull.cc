@@ -7,8 +7,9 @@
 namespace flint::server {
 
 ImageServiceImpl::ImageServiceImpl(const Config& config, image::ImageService* images,
-                                   flist_image::FlistImageStore* flists)
-    : config_(config), images_(images), flists_(flists) {}
+                                   flist_image::FlistImageStore* flists,
+                                   std::function<void(const std::string&)> flist_removed)
+    : config_(config), images_(images), flists_(flists), flist_removed_(std::move(flist_removed)) {}
 
 absl::Status ImageServiceImpl::CheckRuntimeHandler(const v1::ImageSpec& spec) const {
   if (spec.runtime_handler().empty() || config_.runtimes.contains(spec.runtime_handler())) return absl::OkStatus();

@@ -5,6 +5,8 @@
 //   image_fs.cc      ImageFsInfo
 #pragma once
 
+#include <functional>
+
 #include "api.grpc.pb.h"
 #include "cri/config/config.h"
 #include "cri/flist_image/flist_image_store.h"
@@ -16,7 +18,9 @@ namespace v1 = ::runtime::v1;
 
 class ImageServiceImpl final : public v1::ImageService::Service {
  public:
-  ImageServiceImpl(const Config& config, image::ImageService* images, flist_image::FlistImageStore* flists);
+  // `flist_removed(image id)` runs after RemoveImage removed a flist image (its idle mount goes).
+  ImageServiceImpl(const Config& config, image::ImageService* images, flist_image::FlistImageStore* flists,
+                   std::function<void(const std::string&)> flist_removed = nullptr);
 
   grpc::Status PullImage(grpc::ServerContext* context, const v1::PullImageRequest* request,
                          v1::PullImageResponse* response) override;
@@ -39,6 +43,7 @@ class ImageServiceImpl final : public v1::ImageService::Service {
   const Config& config_;
   image::ImageService* images_;
   flist_image::FlistImageStore* flists_;
+  std::function<void(const std::string&)> flist_removed_;
 };
 
 }  // namespace flint::server

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -185,6 +186,42 @@ class FlistE2E : public PodTestBase {
   pid_t httpd_ = -1;
 };
 
+// Parent pid of a process directory's process, empty for a zombie or a gone process.
+std::string ParentOf(const std::filesystem::path& proc) {
+  std::ifstream stat(proc / "stat");
+  std::string pid, comm, state, ppid;
+  return stat >> pid >> comm >> state >> ppid && state != "Z" ? ppid : std::string();
+}
+
+// The pid of the keeper of the flist mount at `mountpoint`, -1 if none.
+pid_t FlistKeeperOf(const std::string& mountpoint) {
+  std::error_code ec;
+  for (const auto& proc : std::filesystem::directory_iterator("/proc", ec)) {
+    std::ifstream cmdline(proc.path() / "cmdline", std::ios::binary);
+    std::vector<std::string> args;
+    for (std::string arg; std::getline(cmdline, arg, '\0');) args.push_back(arg);
+    if (args.size() >= 2 && args[1] == "--keep" && std::find(args.begin(), args.end(), mountpoint) != args.end() &&
+        !ParentOf(proc.path()).empty()) {
+      return std::stoi(proc.path().filename());
+    }
+  }
+  return -1;
+}
+
+// The pid of the flist-mount serving `mountpoint`: the keeper's parent, until the keeper starts
+// its own (a mount from flintd's spare names no mountpoint in its arguments); -1 if none.
+pid_t FlistServerOf(const std::string& mountpoint) {
+  const pid_t keeper_pid = FlistKeeperOf(mountpoint);
+  if (keeper_pid <= 0) return -1;
+  const std::string keeper = std::to_string(keeper_pid);
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc", ec)) {  // a server it started
+    if (ParentOf(task.path()) == keeper) return std::stoi(task.path().filename());
+  }
+  const std::string server = ParentOf(std::filesystem::path("/proc") / keeper);
+  return !server.empty() && server != "1" ? std::stoi(server) : -1;
+}
+
 TEST_F(FlistE2E, PullOnlyMetadataThenRunLazily) {
   std::string ref = hub_addr_ + "/flint/busybox.fl";
   // PullImage with the kubelet's :latest appended.
@@ -262,18 +299,35 @@ TEST_F(FlistE2E, PullOnlyMetadataThenRunLazily) {
             "local\n");
   EXPECT_LE(CountFiles(cache) + 16, total_blocks_) << "deleting a file must not fetch it";
 
-  // Removing the container releases the shared mount.
+  // With its last container gone the shared mount idles (flist.mount_idle_seconds): the image's
+  // next pod reuses it, served by the same flist-mount.
+  const std::string mountpoint = FlistMountpoint(image_id);
+  const pid_t server = FlistServerOf(mountpoint);
+  ASSERT_GT(server, 1);
   grpc::Status removed = StopAndRemovePod(pod);
   ASSERT_TRUE(removed.ok()) << removed.error_message();
-  std::string mounts = fs::ReadFile("/proc/self/mountinfo").value_or("");
-  EXPECT_THAT(mounts, testing::Not(HasSubstr(flintd_->dir() + "/run/flists/"))) << "flist mount left behind";
+  EXPECT_THAT(fs::ReadFile("/proc/self/mountinfo").value_or(""), HasSubstr(" " + mountpoint + " "))
+      << "the idle mount went with its last container";
+  EXPECT_TRUE(WaitForLog("flist mount " + mountpoint + " is idle")) << flintd_->Log();
+  std::string next_pod;
+  EXPECT_THAT(RunAndLog("flist-pod-2", image_id, "md5sum /data.bin | cut -d' ' -f1", data_md5_, &next_pod),
+              HasSubstr(data_md5_));
+  EXPECT_TRUE(WaitForLog("flist " + image_id + ": reusing its idle mount")) << flintd_->Log();
+  EXPECT_EQ(FlistServerOf(mountpoint), server) << "the second pod got a new flist-mount";
+  ASSERT_TRUE(StopAndRemovePod(next_pod).ok());
 
+  // RemoveImage ends the idle mount and its flist-mount at once.
   v1::RemoveImageRequest remove_image;
   remove_image.mutable_image()->set_image(ref + ":latest");
   v1::RemoveImageResponse removed_image;
   ASSERT_TRUE(flintd_->images().RemoveImage(Context().get(), remove_image, &removed_image).ok());
   ASSERT_TRUE(flintd_->images().ImageStatus(Context().get(), status_request, &status).ok());
   EXPECT_FALSE(status.has_image());
+  EXPECT_THAT(fs::ReadFile("/proc/self/mountinfo").value_or(""),
+              testing::Not(HasSubstr(flintd_->dir() + "/run/flists/")))
+      << "flist mount left behind by RemoveImage";
+  for (int i = 0; i < 50 && kill(server, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_NE(kill(server, 0), 0) << "flist-mount " << server << " outlived its mount";
 }
 
 // An OCI image flintd pulled, packed into an flist with flintctl (its layers stacked, whiteouts
@@ -362,9 +416,27 @@ TEST_F(FlistE2E, FlistWithoutRoutesReadsFromItsHubsStore) {
   EXPECT_TRUE(StopAndRemovePod(pod).ok());
 }
 
-// A CreateContainer that fails after mounting the flist, before any container uses it, leaves
-// no mount (nor its flist-mount process) behind.
-TEST_F(FlistE2E, FailedCreateLeavesNoMount) {
+// Idle flist mounts kept for 3 s only.
+class FlistShortIdleE2E : public FlistE2E {
+ protected:
+  std::string ExtraYaml() const override { return FlistE2E::ExtraYaml() + "  mount_idle_seconds: 3\n"; }
+
+  // True once `mountpoint` is no longer mounted and `server` has exited (within `seconds`).
+  static bool WaitForUnmount(const std::string& mountpoint, pid_t server, int seconds) {
+    for (int i = 0; i < seconds * 10; ++i) {
+      if (fs::ReadFile("/proc/self/mountinfo").value_or("").find(" " + mountpoint + " ") == std::string::npos &&
+          (server <= 0 || kill(server, 0) != 0)) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+};
+
+// A CreateContainer that fails after mounting the flist, before any container uses it, leaves an
+// idle mount the kubelet's retry reuses, and nothing once its idle time is over.
+TEST_F(FlistShortIdleE2E, FailedCreateLeavesNoMount) {
   const std::string root = work_ + "/bad-toml";
   ASSERT_TRUE(fs::MakeDirs(root + "/bin").ok());
   ASSERT_TRUE(fs::WriteFileAtomic(root + "/.startup.toml", "[startup\nthis is not toml\n").ok());
@@ -385,11 +457,68 @@ TEST_F(FlistE2E, FailedCreateLeavesNoMount) {
     grpc::Status status = flintd_->runtime().CreateContainer(Context(60).get(), create, &created);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
     EXPECT_THAT(status.error_message(), HasSubstr("startup.toml"));
-    EXPECT_THAT(fs::ReadFile("/proc/self/mountinfo").value_or(""),
-                testing::Not(HasSubstr(flintd_->dir() + "/run/flists/")))
-        << "flist mount left behind by a failed CreateContainer";
   }
+  EXPECT_TRUE(WaitForLog("flist " + image + ": reusing its idle mount")) << flintd_->Log();
+  const std::string mountpoint = FlistMountpoint(image);
+  const pid_t server = FlistServerOf(mountpoint);
+  EXPECT_GT(server, 1);
+  EXPECT_TRUE(WaitForUnmount(mountpoint, server, 10)) << "flist mount left behind by a failed CreateContainer";
+  EXPECT_TRUE(WaitForLog("flist mount " + mountpoint + " was idle for 3 s")) << flintd_->Log();
   EXPECT_TRUE(StopAndRemovePod(pod).ok());
+}
+
+// An idle mount outlives a flintd restart and still ends when its time is up; a mount in use
+// does not.
+TEST_F(FlistShortIdleE2E, IdleMountSurvivesARestartAndEndsOnTime) {
+  std::string image, pod;
+  const std::string id = StartSleeper("idle-restart", &image, &pod);
+  ASSERT_FALSE(id.empty()) << "no running flist container";
+  const std::string mountpoint = FlistMountpoint(image);
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  ASSERT_THAT(fs::ReadFile("/proc/self/mountinfo").value_or(""), HasSubstr(" " + mountpoint + " "))
+      << "a mount in use was unmounted";
+  const pid_t server = FlistServerOf(mountpoint);
+  ASSERT_TRUE(StopAndRemovePod(pod).ok());
+  const size_t log_before_restart = flintd_->Log().size();
+  ASSERT_TRUE(flintd_->CrashAndRestart([] {}));
+  EXPECT_TRUE(WaitForUnmount(mountpoint, server, 10)) << "the idle mount stayed after the restart";
+  // (The restarted flintd may answer the harness only after the 3 s: its log tells the order.)
+  const std::string log = flintd_->Log().substr(log_before_restart);
+  const size_t idled = log.find("flist mount " + mountpoint + " is idle; it is unmounted in 3 s");
+  const size_t expired = log.find("flist mount " + mountpoint + " was idle for 3 s");
+  EXPECT_NE(idled, std::string::npos) << "the restarted flintd did not keep the idle mount: " << log;
+  EXPECT_NE(expired, std::string::npos) << log;
+  EXPECT_LT(idled, expired) << log;
+  // The image is still there: its next pod mounts it again.
+  std::string next;
+  EXPECT_THAT(RunAndLog("idle-restart-2", image, "md5sum /data.bin | cut -d' ' -f1", data_md5_, &next),
+              HasSubstr(data_md5_));
+  EXPECT_TRUE(StopAndRemovePod(next).ok());
+}
+
+// An idle mount whose flist-mount and keeper were killed is mounted again by the next pod.
+TEST_F(FlistE2E, IdleMountWhoseServerDiedIsMountedAgain) {
+  std::string image, pod;
+  ASSERT_FALSE(StartSleeper("dead-idle", &image, &pod).empty()) << "no running flist container";
+  const std::string mountpoint = FlistMountpoint(image);
+  ASSERT_TRUE(StopAndRemovePod(pod).ok());
+  const pid_t keeper = FlistKeeperOf(mountpoint), server = FlistServerOf(mountpoint);
+  ASSERT_GT(keeper, 1);
+  ASSERT_GT(server, 1);
+  ASSERT_EQ(kill(keeper, SIGKILL), 0);
+  ASSERT_EQ(kill(server, SIGKILL), 0);
+  struct statfs st {};  // (stat could be answered from the kernel's attribute cache)
+  for (int i = 0; i < 50 && (statfs(mountpoint.c_str(), &st) == 0 || errno != ENOTCONN); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(errno, ENOTCONN) << "the mount still serves with its server and keeper killed";
+  std::string next;
+  EXPECT_THAT(RunAndLog("dead-idle-2", image, "md5sum /data.bin | cut -d' ' -f1", data_md5_, &next),
+              HasSubstr(data_md5_));
+  EXPECT_TRUE(WaitForLog("flist " + image + ": mount " + mountpoint + " no longer serves; mounting it again"))
+      << flintd_->Log();
+  EXPECT_GT(FlistServerOf(mountpoint), 1);
+  EXPECT_TRUE(StopAndRemovePod(next).ok());
 }
 
 // After a crash, flintd keeps the flist mounts its containers use and releases the ones none
@@ -415,32 +544,6 @@ TEST_F(FlistE2E, RestartReleasesFlistMountsNoContainerUses) {
   EXPECT_THAT(mounts, HasSubstr(" " + used + " ")) << "the running container's mount was released";
   EXPECT_EQ(ExecSync(id, {"/bin/sh", "-c", "md5sum /data.bin | cut -d' ' -f1"}).stdout(), data_md5_ + "\n");
   EXPECT_TRUE(StopAndRemovePod(pod).ok());
-}
-
-// The pid of the flist-mount serving `mountpoint`: the keeper's parent, until the keeper starts
-// its own (a mount from flintd's spare names no mountpoint in its arguments); -1 if none.
-pid_t FlistServerOf(const std::string& mountpoint) {
-  // Parent pid of a process directory's process, empty for a zombie or a gone process.
-  auto parent_of = [](const std::filesystem::path& proc) {
-    std::ifstream stat(proc / "stat");
-    std::string pid, comm, state, ppid;
-    return stat >> pid >> comm >> state >> ppid && state != "Z" ? ppid : std::string();
-  };
-  std::error_code ec;
-  for (const auto& proc : std::filesystem::directory_iterator("/proc", ec)) {
-    std::ifstream cmdline(proc.path() / "cmdline", std::ios::binary);
-    std::vector<std::string> args;
-    for (std::string arg; std::getline(cmdline, arg, '\0');) args.push_back(arg);
-    if (args.size() < 2 || args[1] != "--keep" || std::find(args.begin(), args.end(), mountpoint) == args.end()) {
-      continue;
-    }
-    const std::string keeper = proc.path().filename();
-    for (const auto& task : std::filesystem::directory_iterator("/proc", ec)) {  // a server it started
-      if (parent_of(task.path()) == keeper) return std::stoi(task.path().filename());
-    }
-    if (const std::string server = parent_of(proc.path()); !server.empty() && server != "1") return std::stoi(server);
-  }
-  return -1;
 }
 
 // flist-mount dying under running containers (the OOM killer, a crash): its keeper starts another
@@ -503,6 +606,11 @@ TEST_F(FlistE2E, BlockFailuresReachFlintdsLog) {
   const std::string mount_log = flintd_->dir() + "/run/flists/" + hex + "/flist-mount.log";
   EXPECT_TRUE(std::filesystem::exists(mount_log));
   EXPECT_TRUE(StopAndRemovePod(pod).ok());
+  EXPECT_TRUE(std::filesystem::exists(mount_log)) << "the idle mount lost its log file";
+  v1::RemoveImageRequest remove_image;
+  remove_image.mutable_image()->set_image(image);
+  v1::RemoveImageResponse removed_image;
+  ASSERT_TRUE(flintd_->images().RemoveImage(Context().get(), remove_image, &removed_image).ok());
   EXPECT_FALSE(std::filesystem::exists(mount_log)) << "the mount is gone, its log file stayed";
 }
 
