@@ -35,6 +35,11 @@ bool IdleFlistMounts::IsIdle(const std::string& mountpoint) const {
   return deadlines_.contains(mountpoint);
 }
 
+size_t IdleFlistMounts::Count() const {
+  std::lock_guard lock(mu_);
+  return deadlines_.size();
+}
+
 std::vector<std::string> IdleFlistMounts::TakeExpired(absl::Time now) {
   std::lock_guard lock(mu_);
   std::vector<std::string> expired;

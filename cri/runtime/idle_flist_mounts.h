@@ -32,6 +32,7 @@ class IdleFlistMounts {
   // A container uses it again, or it is gone: it no longer expires.
   void Forget(const std::string& mountpoint);
   bool IsIdle(const std::string& mountpoint) const;
+  size_t Count() const;
   // The mounts whose time ran out by `now`, forgotten.
   std::vector<std::string> TakeExpired(absl::Time now);
 

@@ -41,7 +41,9 @@ TEST_F(IdleFlistMountsTest, IdleAgainKeepsTheFirstDeadline) {
   now_ += absl::Seconds(500);
   idle_.Idle("a");  // e.g. a failed create released it again
   idle_.Idle("b");
+  EXPECT_EQ(idle_.Count(), 2u);
   EXPECT_THAT(idle_.TakeExpired(now_ + absl::Seconds(100)), ElementsAre("a"));
+  EXPECT_EQ(idle_.Count(), 1u);
   EXPECT_THAT(idle_.TakeExpired(now_ + absl::Seconds(600)), ElementsAre("b"));
 }
 

@@ -71,6 +71,11 @@ class PodRuntime {
   // RemoveImage removed flist image `image_id`: its mount goes now unless a container uses it
   // (then it goes with the last one).
   void FlistImageRemoved(const std::string& image_id);
+  struct FlistMountCounts {
+    size_t in_use = 0;  // mounts containers use
+    size_t idle = 0;    // kept for the image's next pod (flist.mount_idle_seconds)
+  };
+  FlistMountCounts CountFlistMounts();
 
  private:
   PodRuntime(const Config& config, PodRuntimeOptions options, image::ImageService* images, cni::CniManager* cni,

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -232,6 +233,17 @@ void PodRuntime::UnmountIdleFlistMount(const std::string& mountpoint) {
   if (FlistMountInUseLocked(mountpoint, "")) return;  // reused since; it idles again with its last container
   FLINT_LOG(INFO) << "flist mount " << mountpoint << " was idle for " << config_.flist.mount_idle_seconds << " s";
   UnmountFlistLocked(mountpoint);
+}
+
+PodRuntime::FlistMountCounts PodRuntime::CountFlistMounts() {
+  FlistMountCounts counts;
+  std::set<std::string> used;
+  for (const ContainerRecord& record : store_->Containers()) {
+    if (!record.flist_mount().empty()) used.insert(record.flist_mount());
+  }
+  counts.in_use = used.size();
+  if (idle_flist_mounts_ != nullptr) counts.idle = idle_flist_mounts_->Count();
+  return counts;
 }
 
 void PodRuntime::FlistImageRemoved(const std::string& image_id) {

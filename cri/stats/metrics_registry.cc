@@ -246,6 +246,10 @@ FlintMetrics::FlintMetrics(MetricsRegistry& registry)
           "flint_flist_cache_write_errors_total",
           "Fetched flist chunks the cache could not keep (disk full or failing); they were served anyway.")),
       shims(registry.AddGauge("flint_shims", "Running flint-shim processes.")),
+      flist_mounts(registry.AddGauge("flint_flist_mounts",
+                                     "Flist image mounts: in_use by containers, or idle (kept for the image's next pod "
+                                     "for flist.mount_idle_seconds).",
+                                     {"state"})),
       redis_sink_dropped_total(registry.AddCounter("flint_redis_sink_dropped_total",
                                                    "Messages dropped by Redis log/stats sinks.", {"sink"})),
       redis_sink_published_total(registry.AddCounter("flint_redis_sink_published_total",

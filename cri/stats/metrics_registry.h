@@ -124,6 +124,7 @@ struct FlintMetrics {
   Family<Counter>& flist_fetch_errors_total;      // {}
   Family<Counter>& flist_cache_write_errors_total;  // {}
   Family<Gauge>& shims;                       // {}
+  Family<Gauge>& flist_mounts;                // {state: in_use|idle}
   Family<Counter>& redis_sink_dropped_total;  // {sink}: "logs" | "stats"
   Family<Counter>& redis_sink_published_total;  // {sink}: "logs" | "stats"
 };

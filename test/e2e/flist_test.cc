@@ -304,11 +304,15 @@ TEST_F(FlistE2E, PullOnlyMetadataThenRunLazily) {
   const std::string mountpoint = FlistMountpoint(image_id);
   const pid_t server = FlistServerOf(mountpoint);
   ASSERT_GT(server, 1);
+  EXPECT_EQ(MetricValue("flint_flist_mounts{state=\"in_use\"}"), 1);
+  EXPECT_EQ(MetricValue("flint_flist_mounts{state=\"idle\"}"), 0);
   grpc::Status removed = StopAndRemovePod(pod);
   ASSERT_TRUE(removed.ok()) << removed.error_message();
   EXPECT_THAT(fs::ReadFile("/proc/self/mountinfo").value_or(""), HasSubstr(" " + mountpoint + " "))
       << "the idle mount went with its last container";
   EXPECT_TRUE(WaitForLog("flist mount " + mountpoint + " is idle")) << flintd_->Log();
+  EXPECT_EQ(MetricValue("flint_flist_mounts{state=\"in_use\"}"), 0);
+  EXPECT_EQ(MetricValue("flint_flist_mounts{state=\"idle\"}"), 1);
   std::string next_pod;
   EXPECT_THAT(RunAndLog("flist-pod-2", image_id, "md5sum /data.bin | cut -d' ' -f1", data_md5_, &next_pod),
               HasSubstr(data_md5_));
@@ -326,6 +330,7 @@ TEST_F(FlistE2E, PullOnlyMetadataThenRunLazily) {
   EXPECT_THAT(fs::ReadFile("/proc/self/mountinfo").value_or(""),
               testing::Not(HasSubstr(flintd_->dir() + "/run/flists/")))
       << "flist mount left behind by RemoveImage";
+  EXPECT_EQ(MetricValue("flint_flist_mounts{state=\"idle\"}"), 0);
   for (int i = 0; i < 50 && kill(server, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_NE(kill(server, 0), 0) << "flist-mount " << server << " outlived its mount";
 }
