@@ -213,7 +213,8 @@ step() {
   bytes=$((after - before))
   # Every flist PullImage downloads the .fl file (even with the image present).
   [[ $kind == flist ]] && bytes=$((bytes + FLIST_BYTES))
-  disk=$(du -sxB1 "$dir/root" | cut -f1)
+  # (containerd deletes a removed pod's snapshots in the background: files may vanish under du)
+  disk=$({ du -sxB1 "$dir/root" 2>/dev/null || true; } | cut -f1)
   record "$kind $name first $first"
   record "$kind $name pull $pull"
   record "$kind $name bytes $bytes"
