@@ -501,6 +501,27 @@ TEST_F(FlistShortIdleE2E, IdleMountSurvivesARestartAndEndsOnTime) {
   EXPECT_TRUE(StopAndRemovePod(next).ok());
 }
 
+// flist.mount_idle_seconds: 0 keeps no idle mount: the mount and its flist-mount go with the last
+// container.
+class FlistNoIdleE2E : public FlistShortIdleE2E {
+ protected:
+  std::string ExtraYaml() const override { return FlistE2E::ExtraYaml() + "  mount_idle_seconds: 0\n"; }
+};
+
+TEST_F(FlistNoIdleE2E, MountGoesWithItsLastContainer) {
+  std::string image, pod;
+  ASSERT_FALSE(StartSleeper("no-idle", &image, &pod).empty()) << "no running flist container";
+  const std::string mountpoint = FlistMountpoint(image);
+  const pid_t server = FlistServerOf(mountpoint);
+  ASSERT_GT(server, 1);
+  ASSERT_TRUE(StopAndRemovePod(pod).ok());
+  EXPECT_THAT(fs::ReadFile("/proc/self/mountinfo").value_or(""), testing::Not(HasSubstr(" " + mountpoint + " ")))
+      << "the mount outlived its last container";
+  EXPECT_TRUE(WaitForUnmount(mountpoint, server, 5)) << "flist-mount outlived its mount";
+  EXPECT_EQ(flintd_->Log().find("is idle"), std::string::npos) << flintd_->Log();
+  EXPECT_EQ(MetricValue("flint_flist_mounts{state=\"idle\"}"), 0);
+}
+
 // An idle mount whose flist-mount and keeper were killed is mounted again by the next pod.
 TEST_F(FlistE2E, IdleMountWhoseServerDiedIsMountedAgain) {
   std::string image, pod;
