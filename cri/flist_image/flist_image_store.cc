@@ -285,15 +285,15 @@ std::optional<FlistImage> FlistImageStore::Find(const std::string& ref) const {
   return FindLocked(ref);
 }
 
-absl::StatusOr<bool> FlistImageStore::Remove(const std::string& ref) {
+absl::StatusOr<std::optional<FlistImage>> FlistImageStore::Remove(const std::string& ref) {
   std::lock_guard lock(mu_);
   std::optional<FlistImage> image = FindLocked(ref);
-  if (!image) return false;
+  if (!image) return std::nullopt;
   images_.erase(image->id);
   if (absl::Status s = SaveIndexLocked(); !s.ok()) return s;
   // Running containers keep their mount; the file itself can go (the mount holds the parsed tree).
   unlink(image->path.c_str());
-  return true;
+  return image;
 }
 
 }  // namespace flint::flist_image

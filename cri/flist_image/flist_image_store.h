@@ -61,8 +61,8 @@ class FlistImageStore {
   std::vector<FlistImage> List() const;
   // By id (sha256:<hex>, bare hex), name, or the reference as pulled.
   std::optional<FlistImage> Find(const std::string& ref) const;
-  // Removes the image with all its names; unknown is OK. Returns whether something was removed.
-  absl::StatusOr<bool> Remove(const std::string& ref);
+  // Removes the image with all its names; unknown is OK. Returns the image removed, if any.
+  absl::StatusOr<std::optional<FlistImage>> Remove(const std::string& ref);
 
  private:
   explicit FlistImageStore(FlistStoreOptions options) : options_(std::move(options)) {}

@@ -17,17 +17,18 @@ IdleFlistMounts::~IdleFlistMounts() {
   if (thread_.joinable()) thread_.join();
 }
 
-void IdleFlistMounts::Idle(const std::string& mountpoint) {
+bool IdleFlistMounts::Idle(const std::string& mountpoint) {
   {
     std::lock_guard lock(mu_);
-    if (!deadlines_.try_emplace(mountpoint, now_() + linger_).second) return;
+    if (!deadlines_.try_emplace(mountpoint, now_() + linger_).second) return false;
   }
   changed_.notify_all();
+  return true;
 }
 
-void IdleFlistMounts::Forget(const std::string& mountpoint) {
+bool IdleFlistMounts::Forget(const std::string& mountpoint) {
   std::lock_guard lock(mu_);
-  deadlines_.erase(mountpoint);
+  return deadlines_.erase(mountpoint) > 0;
 }
 
 bool IdleFlistMounts::IsIdle(const std::string& mountpoint) const {

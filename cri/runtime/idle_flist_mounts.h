@@ -28,9 +28,10 @@ class IdleFlistMounts {
   IdleFlistMounts& operator=(const IdleFlistMounts&) = delete;
 
   // The mount lost its last user: it expires `linger` from now (an idle mount keeps its deadline).
-  void Idle(const std::string& mountpoint);
-  // A container uses it again, or it is gone: it no longer expires.
-  void Forget(const std::string& mountpoint);
+  // True if it was not idle before.
+  bool Idle(const std::string& mountpoint);
+  // A container uses it again, or it is gone: it no longer expires. True if it was idle.
+  bool Forget(const std::string& mountpoint);
   bool IsIdle(const std::string& mountpoint) const;
   size_t Count() const;
   // The mounts whose time ran out by `now`, forgotten.

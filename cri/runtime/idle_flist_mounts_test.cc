@@ -30,16 +30,17 @@ TEST_F(IdleFlistMountsTest, IdleMountExpiresAfterItsLinger) {
 }
 
 TEST_F(IdleFlistMountsTest, MountUsedAgainDoesNotExpire) {
-  idle_.Idle("a");
-  idle_.Forget("a");
+  EXPECT_TRUE(idle_.Idle("a"));
+  EXPECT_TRUE(idle_.Forget("a"));
+  EXPECT_FALSE(idle_.Forget("a"));
   EXPECT_FALSE(idle_.IsIdle("a"));
   EXPECT_THAT(idle_.TakeExpired(now_ + absl::Hours(1)), IsEmpty());
 }
 
 TEST_F(IdleFlistMountsTest, IdleAgainKeepsTheFirstDeadline) {
-  idle_.Idle("a");
+  EXPECT_TRUE(idle_.Idle("a"));
   now_ += absl::Seconds(500);
-  idle_.Idle("a");  // e.g. a failed create released it again
+  EXPECT_FALSE(idle_.Idle("a"));  // e.g. a failed create released it again
   idle_.Idle("b");
   EXPECT_EQ(idle_.Count(), 2u);
   EXPECT_THAT(idle_.TakeExpired(now_ + absl::Seconds(100)), ElementsAre("a"));

@@ -75,7 +75,8 @@ class PodRuntime {
     size_t in_use = 0;  // mounts containers use
     size_t idle = 0;    // kept for the image's next pod (flist.mount_idle_seconds)
   };
-  FlistMountCounts CountFlistMounts();
+  // `containers`: the records of all containers (the caller's copy).
+  FlistMountCounts CountFlistMounts(const std::vector<ContainerRecord>& containers);
 
  private:
   PodRuntime(const Config& config, PodRuntimeOptions options, image::ImageService* images, cni::CniManager* cni,

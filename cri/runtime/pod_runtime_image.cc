@@ -1,7 +1,6 @@
 // Which image a container runs, and the shared read-only mounts of flist images.
 #include <signal.h>
 #include <sys/mount.h>
-#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +48,11 @@ bool FuseMountAnswers(const std::string& path) {
 // The flist image id (hex) a mountpoint <state>/flists/<hex>/mnt belongs to.
 std::string FlistHexOfMountpoint(const std::string& mountpoint) {
   return std::filesystem::path(mountpoint).parent_path().filename().string();
+}
+
+// Where flist image `image_id` (sha256:<hex>) is mounted: <state>/flists/<hex>/mnt.
+std::string FlistMountpointOf(const Config& config, const std::string& image_id) {
+  return absl::StrCat(config.state_dir, "/flists/", image_id.substr(image_id.find(':') + 1), "/mnt");
 }
 
 // The OCI image config equivalent of a flist's /.startup.toml.
@@ -122,14 +126,12 @@ absl::StatusOr<std::string> PodRuntime::EnsureFlistMount(const flist_image::Flis
   if (options_.flist_mount_binary.empty()) {
     return absl::FailedPreconditionError("flist images need the flist-mount binary beside flintd");
   }
-  std::string hex = image.id.substr(image.id.find(':') + 1);
-  const std::string mount_dir = absl::StrCat(config_.state_dir, "/flists/", hex);
-  std::string mountpoint = mount_dir + "/mnt";
+  const std::string mountpoint = FlistMountpointOf(config_, image.id);
+  const std::string mount_dir = std::filesystem::path(mountpoint).parent_path().string();
   std::lock_guard lock(flist_mounts_mu_);
   if (IsFuseMounted(mountpoint)) {
     if (FuseMountAnswers(mountpoint)) {
-      if (idle_flist_mounts_ != nullptr && idle_flist_mounts_->IsIdle(mountpoint)) {
-        idle_flist_mounts_->Forget(mountpoint);
+      if (idle_flist_mounts_ != nullptr && idle_flist_mounts_->Forget(mountpoint)) {
         FLINT_LOG(INFO) << "flist " << image.id << ": reusing its idle mount";
       }
       ++flist_mount_pins_[mountpoint];
@@ -218,8 +220,7 @@ void PodRuntime::ReleaseFlistMount(const std::string& mountpoint, const std::str
   if (FlistMountInUseLocked(mountpoint, exclude_container)) return;
   if (idle_flist_mounts_ != nullptr && flists_ != nullptr && flists_->Find(FlistHexOfMountpoint(mountpoint)) &&
       IsFuseMounted(mountpoint)) {
-    if (!idle_flist_mounts_->IsIdle(mountpoint)) {
-      idle_flist_mounts_->Idle(mountpoint);
+    if (idle_flist_mounts_->Idle(mountpoint)) {
       FLINT_LOG(INFO) << "flist mount " << mountpoint << " is idle; it is unmounted in "
                       << config_.flist.mount_idle_seconds << " s unless a container uses it";
     }
@@ -235,10 +236,10 @@ void PodRuntime::UnmountIdleFlistMount(const std::string& mountpoint) {
   UnmountFlistLocked(mountpoint);
 }
 
-PodRuntime::FlistMountCounts PodRuntime::CountFlistMounts() {
+PodRuntime::FlistMountCounts PodRuntime::CountFlistMounts(const std::vector<ContainerRecord>& containers) {
   FlistMountCounts counts;
   std::set<std::string> used;
-  for (const ContainerRecord& record : store_->Containers()) {
+  for (const ContainerRecord& record : containers) {
     if (!record.flist_mount().empty()) used.insert(record.flist_mount());
   }
   counts.in_use = used.size();
@@ -247,13 +248,9 @@ PodRuntime::FlistMountCounts PodRuntime::CountFlistMounts() {
 }
 
 void PodRuntime::FlistImageRemoved(const std::string& image_id) {
-  const std::string hex = image_id.substr(image_id.find(':') + 1);
-  const std::string mountpoint = absl::StrCat(config_.state_dir, "/flists/", hex, "/mnt");
-  std::lock_guard lock(flist_mounts_mu_);
-  if (FlistMountInUseLocked(mountpoint, "")) return;
-  struct stat st {};
-  if (lstat(mountpoint.c_str(), &st) != 0 && errno != ENOTCONN) return;  // never mounted, or already gone
-  UnmountFlistLocked(mountpoint);
+  // With its image gone, a mount no container uses is released at once.
+  const std::string mountpoint = FlistMountpointOf(config_, image_id);
+  if (IsFuseMounted(mountpoint)) ReleaseFlistMount(mountpoint, "");
 }
 
 }  // namespace flint::runtime

@@ -9,14 +9,14 @@ grpc::Status ImageServiceImpl::RemoveImage(grpc::ServerContext*, const v1::Remov
                                            v1::RemoveImageResponse*) {
   const std::string& ref = request->image().image();
   if (ref.empty()) return ToGrpcStatus(absl::InvalidArgumentError("RemoveImage: image reference is empty"));
-  const std::optional<flist_image::FlistImage> flist = flists_->Find(ref);
-  absl::StatusOr<bool> flist_removed = flists_->Remove(ref);
-  if (!flist_removed.ok()) return ToGrpcStatus(flist_removed.status());
-  if (*flist_removed && flist.has_value()) {
-    FLINT_LOG(INFO) << "rpc=RemoveImage image=" << ref << " flist=" << flist->id;
-    if (flist_removed_) flist_removed_(flist->id);
+  absl::StatusOr<std::optional<flist_image::FlistImage>> flist = flists_->Remove(ref);
+  if (!flist.ok()) return ToGrpcStatus(flist.status());
+  if (flist->has_value()) {
+    FLINT_LOG(INFO) << "rpc=RemoveImage image=" << ref << " flist=" << (*flist)->id;
+    if (flist_removed_) flist_removed_((*flist)->id);
+    return grpc::Status::OK;
   }
-  if (*flist_removed || flist_image::IsFlistReference(ref)) return grpc::Status::OK;
+  if (flist_image::IsFlistReference(ref)) return grpc::Status::OK;
   absl::Status s = images_->Remove(ref);
   if (s.code() == absl::StatusCode::kNotFound) return grpc::Status::OK;  // idempotent
   if (!s.ok()) return ToGrpcStatus(absl::Status(s.code(), absl::StrCat("remove image ", ref, ": ", s.message())));

@@ -472,8 +472,9 @@ absl::Status RuntimeServiceImpl::ServeMetrics(const std::string& address) {
     ExportFlistCacheCounters();
     const runtime::RecordStore& records = pods_->records();
     // One shim per sandbox and per container.
-    metrics_.shims.WithLabels({}).Set(static_cast<double>(records.Sandboxes().size() + records.Containers().size()));
-    const runtime::PodRuntime::FlistMountCounts flist_mounts = pods_->CountFlistMounts();
+    const std::vector<runtime::ContainerRecord> containers = records.Containers();
+    metrics_.shims.WithLabels({}).Set(static_cast<double>(records.Sandboxes().size() + containers.size()));
+    const runtime::PodRuntime::FlistMountCounts flist_mounts = pods_->CountFlistMounts(containers);
     metrics_.flist_mounts.WithLabels({"in_use"}).Set(static_cast<double>(flist_mounts.in_use));
     metrics_.flist_mounts.WithLabels({"idle"}).Set(static_cast<double>(flist_mounts.idle));
     return metrics_registry_.Render();

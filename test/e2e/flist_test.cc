@@ -163,6 +163,18 @@ class FlistE2E : public PodTestBase {
     return flintd_->dir() + "/run/flists/" + image_id.substr(image_id.find(':') + 1) + "/mnt";
   }
 
+  // True once `mountpoint` is no longer mounted and `server` has exited (within `seconds`).
+  static bool WaitForUnmount(const std::string& mountpoint, pid_t server, int seconds) {
+    for (int i = 0; i < seconds * 10; ++i) {
+      if (fs::ReadFile("/proc/self/mountinfo").value_or("").find(" " + mountpoint + " ") == std::string::npos &&
+          (server <= 0 || kill(server, 0) != 0)) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
   // True once flintd's log holds `text` (within 10 s).
   bool WaitForLog(const std::string& text) const {
     for (int i = 0; i < 100; ++i) {
@@ -331,8 +343,7 @@ TEST_F(FlistE2E, PullOnlyMetadataThenRunLazily) {
               testing::Not(HasSubstr(flintd_->dir() + "/run/flists/")))
       << "flist mount left behind by RemoveImage";
   EXPECT_EQ(MetricValue("flint_flist_mounts{state=\"idle\"}"), 0);
-  for (int i = 0; i < 50 && kill(server, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  EXPECT_NE(kill(server, 0), 0) << "flist-mount " << server << " outlived its mount";
+  EXPECT_TRUE(WaitForUnmount(mountpoint, server, 5)) << "flist-mount " << server << " outlived its mount";
 }
 
 // An OCI image flintd pulled, packed into an flist with flintctl (its layers stacked, whiteouts
@@ -425,18 +436,6 @@ TEST_F(FlistE2E, FlistWithoutRoutesReadsFromItsHubsStore) {
 class FlistShortIdleE2E : public FlistE2E {
  protected:
   std::string ExtraYaml() const override { return FlistE2E::ExtraYaml() + "  mount_idle_seconds: 3\n"; }
-
-  // True once `mountpoint` is no longer mounted and `server` has exited (within `seconds`).
-  static bool WaitForUnmount(const std::string& mountpoint, pid_t server, int seconds) {
-    for (int i = 0; i < seconds * 10; ++i) {
-      if (fs::ReadFile("/proc/self/mountinfo").value_or("").find(" " + mountpoint + " ") == std::string::npos &&
-          (server <= 0 || kill(server, 0) != 0)) {
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-  }
 };
 
 // A CreateContainer that fails after mounting the flist, before any container uses it, leaves an
@@ -503,7 +502,7 @@ TEST_F(FlistShortIdleE2E, IdleMountSurvivesARestartAndEndsOnTime) {
 
 // flist.mount_idle_seconds: 0 keeps no idle mount: the mount and its flist-mount go with the last
 // container.
-class FlistNoIdleE2E : public FlistShortIdleE2E {
+class FlistNoIdleE2E : public FlistE2E {
  protected:
   std::string ExtraYaml() const override { return FlistE2E::ExtraYaml() + "  mount_idle_seconds: 0\n"; }
 };
