@@ -290,7 +290,8 @@ absl::StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::stri
                           {"prefetch_blocks", r.Int(&c.flist.prefetch_blocks, 0, 256)},
                           {"open_prefetch_blocks", r.Int(&c.flist.open_prefetch_blocks, 0, 256)},
                           {"spare_mount", r.Bool(&c.flist.spare_mount)},
-                          {"mount_idle_seconds", r.Int(&c.flist.mount_idle_seconds, 0, 7 * 24 * 3600)}});
+                          {"mount_idle_seconds", r.Int(&c.flist.mount_idle_seconds, 0, 7 * 24 * 3600)},
+                          {"max_idle_mounts", r.Int(&c.flist.max_idle_mounts, 0, 4096)}});
           }},
          {"streaming_address", r.String(&c.streaming_address)},
          {"metrics_address", r.String(&c.metrics_address)}});
@@ -390,6 +391,9 @@ flist:
   # Seconds a flist mount no container uses stays mounted, so the image's next pod finds it
   # serving (0: unmount with the last container). RemoveImage unmounts an idle mount at once.
   mount_idle_seconds: 600
+  # At most this many idle flist mounts (each ~14 MB: its flist-mount and keeper); past it the
+  # one idle longest is unmounted at once.
+  max_idle_mounts: 16
 
 # Exec/Attach/PortForward server; port 0 picks a free port.
 streaming_address: 127.0.0.1:0
@@ -427,7 +431,8 @@ std::string ConfigToJson(const Config& c) {
                 {"prefetch_blocks", c.flist.prefetch_blocks},
                 {"open_prefetch_blocks", c.flist.open_prefetch_blocks},
                 {"spare_mount", c.flist.spare_mount},
-                {"mount_idle_seconds", c.flist.mount_idle_seconds}};
+                {"mount_idle_seconds", c.flist.mount_idle_seconds},
+                {"max_idle_mounts", c.flist.max_idle_mounts}};
   j["streaming_address"] = c.streaming_address;
   j["metrics_address"] = c.metrics_address;
   return j.dump();

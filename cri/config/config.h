@@ -59,6 +59,8 @@ struct FlistOptions {
   // How long a flist mount no container uses stays mounted (the next pod of the image reuses it);
   // 0 unmounts it with its last container. RemoveImage unmounts an idle mount at once.
   int mount_idle_seconds = 600;
+  // At most this many idle flist mounts (~14 MB each); past it the one idle longest is unmounted.
+  int max_idle_mounts = 16;
 };
 
 struct Config {

@@ -47,6 +47,7 @@ pinned_images: [registry.k8s.io/pause:3.10]
 cni: {conf_dir: /tmp/cni, bin_dirs: [/tmp/bin]}
 flist: {hubs: [http://127.0.0.1:8080], default_store: "redis://127.0.0.1:6379", prefetch_blocks: 2,
         open_prefetch_blocks: 0, spare_mount: false, mount_idle_seconds: 0,
+        max_idle_mounts: 3,
         hub_stores: {"127.0.0.1:8080": "dir:///srv/blocks", hub.example.com: "zdb://zdb.example.com:9900/ns"},
         allowed_stores: [zdb://hub.grid.tf, "dir:///srv/blocks"]}
 streaming_address: 127.0.0.1:10010
@@ -68,6 +69,7 @@ streaming_address: 127.0.0.1:10010
   EXPECT_EQ(c->flist.prefetch_blocks, 2);
   EXPECT_EQ(c->flist.open_prefetch_blocks, 0);
   EXPECT_EQ(c->flist.mount_idle_seconds, 0);
+  EXPECT_EQ(c->flist.max_idle_mounts, 3);
   EXPECT_EQ(c->flist.hub_stores, (std::map<std::string, std::string>{
                                      {"127.0.0.1:8080", "dir:///srv/blocks"},
                                      {"hub.example.com", "zdb://zdb.example.com:9900/ns"}}));
@@ -102,6 +104,7 @@ INSTANTIATE_TEST_SUITE_P(
                     BadCase{"registry:\n  mirrors:\n    docker.io: [\"127.0.0.1:5055\"]\n",
                             "registry.mirrors.docker.io: endpoint \"127.0.0.1:5055\" must start with http"},
                     BadCase{"flist:\n  prefetch_blocks: -1\n", "flist.prefetch_blocks: must be between 0 and 256"},
+                    BadCase{"flist:\n  max_idle_mounts: -1\n", "flist.max_idle_mounts: must be between 0 and 4096"},
                     BadCase{"flist:\n  hub_stores:\n    hub.example.com: hub.example.com:9900\n",
                             "flint.yaml:3: flist.hub_stores.hub.example.com: \"hub.example.com:9900\" is not a store URL"},
                     BadCase{"flist:\n  hub_stores:\n    https://hub.example.com: zdb://hub.example.com\n",

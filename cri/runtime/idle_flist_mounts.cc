@@ -4,9 +4,9 @@
 
 namespace flint::runtime {
 
-IdleFlistMounts::IdleFlistMounts(absl::Duration linger, std::function<void(const std::string&)> expire,
+IdleFlistMounts::IdleFlistMounts(absl::Duration linger, size_t max_idle, std::function<void(const Expired&)> expire,
                                  std::function<absl::Time()> now)
-    : linger_(linger), expire_(std::move(expire)), now_(std::move(now)) {}
+    : linger_(linger), max_idle_(max_idle), expire_(std::move(expire)), now_(std::move(now)) {}
 
 IdleFlistMounts::~IdleFlistMounts() {
   {
@@ -20,15 +20,31 @@ IdleFlistMounts::~IdleFlistMounts() {
 bool IdleFlistMounts::Idle(const std::string& mountpoint) {
   {
     std::lock_guard lock(mu_);
-    if (!deadlines_.try_emplace(mountpoint, now_() + linger_).second) return false;
+    if (!deadlines_.try_emplace(mountpoint, Deadline{now_() + linger_}).second) return false;
+    ExpireOverLimitLocked();
   }
   changed_.notify_all();
   return true;
 }
 
+void IdleFlistMounts::ExpireOverLimitLocked() {
+  while (deadlines_.size() - over_limit_ > max_idle_) {
+    auto oldest = deadlines_.end();
+    for (auto it = deadlines_.begin(); it != deadlines_.end(); ++it) {
+      if (!it->second.over_limit && (oldest == deadlines_.end() || it->second.when < oldest->second.when)) oldest = it;
+    }
+    oldest->second = Deadline{absl::InfinitePast(), true};
+    ++over_limit_;
+  }
+}
+
 bool IdleFlistMounts::Forget(const std::string& mountpoint) {
   std::lock_guard lock(mu_);
-  return deadlines_.erase(mountpoint) > 0;
+  auto it = deadlines_.find(mountpoint);
+  if (it == deadlines_.end()) return false;
+  if (it->second.over_limit) --over_limit_;
+  deadlines_.erase(it);
+  return true;
 }
 
 bool IdleFlistMounts::IsIdle(const std::string& mountpoint) const {
@@ -41,12 +57,13 @@ size_t IdleFlistMounts::Count() const {
   return deadlines_.size();
 }
 
-std::vector<std::string> IdleFlistMounts::TakeExpired(absl::Time now) {
+std::vector<IdleFlistMounts::Expired> IdleFlistMounts::TakeExpired(absl::Time now) {
   std::lock_guard lock(mu_);
-  std::vector<std::string> expired;
+  std::vector<Expired> expired;
   for (auto it = deadlines_.begin(); it != deadlines_.end();) {
-    if (it->second <= now) {
-      expired.push_back(it->first);
+    if (it->second.when <= now) {
+      expired.push_back({it->first, it->second.over_limit ? End::kOverLimit : End::kTimeUp});
+      if (it->second.over_limit) --over_limit_;
       it = deadlines_.erase(it);
     } else {
       ++it;
@@ -63,7 +80,7 @@ void IdleFlistMounts::Run() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     absl::Time next = absl::InfiniteFuture();
-    for (const auto& [mountpoint, deadline] : deadlines_) next = std::min(next, deadline);
+    for (const auto& [mountpoint, deadline] : deadlines_) next = std::min(next, deadline.when);
     if (next == absl::InfiniteFuture()) {
       changed_.wait(lock);
       continue;
@@ -75,7 +92,7 @@ void IdleFlistMounts::Run() {
       continue;
     }
     lock.unlock();
-    for (const std::string& mountpoint : TakeExpired(now_())) expire_(mountpoint);
+    for (const Expired& expired : TakeExpired(now_())) expire_(expired);
     lock.lock();
   }
 }

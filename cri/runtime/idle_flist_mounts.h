@@ -3,6 +3,9 @@
 // the mount serving instead of paying for a new flist-mount and a cold page cache. This keeps
 // each idle mount's deadline and, on a thread, hands the expired ones to a callback that
 // unmounts them; the callback decides again, under its own lock, whether the mount is still idle.
+// At most `max_idle` mounts idle at once (each holds a flist-mount and its keeper): past that,
+// the one idle longest expires at once, so a node that drains many flist pods gets its memory
+// back without waiting out the linger.
 #pragma once
 
 #include <condition_variable>
@@ -20,36 +23,50 @@ namespace flint::runtime {
 
 class IdleFlistMounts {
  public:
+  enum class End { kTimeUp, kOverLimit };
+  struct Expired {
+    std::string mountpoint;
+    End why;
+  };
+
   // `expire` runs on this class's thread, without this class's lock held.
-  IdleFlistMounts(absl::Duration linger, std::function<void(const std::string& mountpoint)> expire,
+  IdleFlistMounts(absl::Duration linger, size_t max_idle, std::function<void(const Expired&)> expire,
                   std::function<absl::Time()> now = absl::Now);
   ~IdleFlistMounts();
   IdleFlistMounts(const IdleFlistMounts&) = delete;
   IdleFlistMounts& operator=(const IdleFlistMounts&) = delete;
 
-  // The mount lost its last user: it expires `linger` from now (an idle mount keeps its deadline).
-  // True if it was not idle before.
+  // The mount lost its last user: it expires `linger` from now (an idle mount keeps its deadline),
+  // or, when that makes more than `max_idle`, the mount idle longest expires now. True if it was
+  // not idle before.
   bool Idle(const std::string& mountpoint);
   // A container uses it again, or it is gone: it no longer expires. True if it was idle.
   bool Forget(const std::string& mountpoint);
   bool IsIdle(const std::string& mountpoint) const;
   size_t Count() const;
-  // The mounts whose time ran out by `now`, forgotten.
-  std::vector<std::string> TakeExpired(absl::Time now);
+  // The mounts whose time ran out by `now` or that were over the limit, forgotten.
+  std::vector<Expired> TakeExpired(absl::Time now);
 
   // Calls `expire` for each expired mount on a thread until destroyed.
   void Start();
 
  private:
+  struct Deadline {
+    absl::Time when;
+    bool over_limit = false;  // then `when` is InfinitePast
+  };
+  void ExpireOverLimitLocked();
   void Run();
 
   const absl::Duration linger_;
-  const std::function<void(const std::string&)> expire_;
+  const size_t max_idle_;
+  const std::function<void(const Expired&)> expire_;
   const std::function<absl::Time()> now_;
   mutable std::mutex mu_;
   std::condition_variable changed_;
-  std::map<std::string, absl::Time> deadlines_;  // guarded by mu_
-  bool stopping_ = false;                        // guarded by mu_
+  std::map<std::string, Deadline> deadlines_;  // guarded by mu_
+  size_t over_limit_ = 0;                       // entries of deadlines_ marked over_limit; guarded by mu_
+  bool stopping_ = false;                       // guarded by mu_
   std::thread thread_;
 };
 

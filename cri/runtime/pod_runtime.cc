@@ -66,8 +66,8 @@ absl::StatusOr<std::unique_ptr<PodRuntime>> PodRuntime::Open(const Config& confi
     if (config.flist.mount_idle_seconds > 0) {  // before Recover, which finds mounts idle
       PodRuntime* pods = runtime.get();
       runtime->idle_flist_mounts_ = std::make_unique<IdleFlistMounts>(
-          absl::Seconds(config.flist.mount_idle_seconds),
-          [pods](const std::string& mountpoint) { pods->UnmountIdleFlistMount(mountpoint); });
+          absl::Seconds(config.flist.mount_idle_seconds), static_cast<size_t>(config.flist.max_idle_mounts),
+          [pods](const IdleFlistMounts::Expired& expired) { pods->UnmountIdleFlistMount(expired); });
     }
   }
   runtime->Recover();

@@ -104,8 +104,8 @@ class PodRuntime {
   void ReleaseFlistMount(const std::string& mountpoint, const std::string& exclude_container);
   bool FlistMountInUseLocked(const std::string& mountpoint, const std::string& exclude_container);
   void UnmountFlistLocked(const std::string& mountpoint);
-  // Called when an idle mount's time is up.
-  void UnmountIdleFlistMount(const std::string& mountpoint);
+  // Called when an idle mount's time is up, or more than flist.max_idle_mounts are idle.
+  void UnmountIdleFlistMount(const IdleFlistMounts::Expired& expired);
 
   // One mutex per object id serializes lifecycle calls on it (kubelet may race Stop and Remove).
   std::shared_ptr<std::mutex> LockFor(const std::string& id);

@@ -229,11 +229,18 @@ void PodRuntime::ReleaseFlistMount(const std::string& mountpoint, const std::str
   UnmountFlistLocked(mountpoint);
 }
 
-void PodRuntime::UnmountIdleFlistMount(const std::string& mountpoint) {
+void PodRuntime::UnmountIdleFlistMount(const IdleFlistMounts::Expired& expired) {
   std::lock_guard lock(flist_mounts_mu_);
-  if (FlistMountInUseLocked(mountpoint, "")) return;  // reused since; it idles again with its last container
-  FLINT_LOG(INFO) << "flist mount " << mountpoint << " was idle for " << config_.flist.mount_idle_seconds << " s";
-  UnmountFlistLocked(mountpoint);
+  // Reused since: it idles again with its last container.
+  if (FlistMountInUseLocked(expired.mountpoint, "")) return;
+  if (expired.why == IdleFlistMounts::End::kOverLimit) {
+    FLINT_LOG(INFO) << "flist mount " << expired.mountpoint << " was idle longest when more than "
+                    << config_.flist.max_idle_mounts << " were idle (flist.max_idle_mounts)";
+  } else {
+    FLINT_LOG(INFO) << "flist mount " << expired.mountpoint << " was idle for " << config_.flist.mount_idle_seconds
+                    << " s";
+  }
+  UnmountFlistLocked(expired.mountpoint);
 }
 
 PodRuntime::FlistMountCounts PodRuntime::CountFlistMounts(const std::vector<ContainerRecord>& containers) {

@@ -521,6 +521,45 @@ TEST_F(FlistNoIdleE2E, MountGoesWithItsLastContainer) {
   EXPECT_EQ(MetricValue("flint_flist_mounts{state=\"idle\"}"), 0);
 }
 
+// flist.max_idle_mounts: with more mounts idle than that, the one idle longest is unmounted at
+// once; the others keep their time.
+class FlistOneIdleE2E : public FlistE2E {
+ protected:
+  std::string ExtraYaml() const override { return FlistE2E::ExtraYaml() + "  max_idle_mounts: 1\n"; }
+};
+
+TEST_F(FlistOneIdleE2E, MoreIdleMountsThanAllowedUnmountsTheOneIdleLongest) {
+  std::string first_image, first_pod;
+  ASSERT_FALSE(StartSleeper("idle-first", &first_image, &first_pod).empty()) << "no running flist container";
+  ASSERT_EQ(Shell("cp -a " + work_ + "/rootfs " + work_ + "/second && echo second > " + work_ + "/second/which"), 0);
+  const std::string pack = std::string(FLINT_BINARY_DIR) + "/flist-snapshotter/flist-tool pack " + work_ +
+                           "/second " + hub_ + "/flint/second.fl --store dir://" + store_ + " >" + work_ +
+                           "/pack-second.log 2>&1";
+  ASSERT_EQ(Shell(pack), 0) << fs::ReadFile(work_ + "/pack-second.log").value_or("");
+  const std::string second_image = PullImage(hub_addr_ + "/flint/second.fl");
+  ASSERT_FALSE(second_image.empty());
+  ASSERT_NE(second_image, first_image);
+  std::string second_pod;
+  EXPECT_THAT(RunAndLog("idle-second", second_image, "cat /which; exec sleep 3600", "second", &second_pod),
+              HasSubstr("second"));
+  const std::string first_mount = FlistMountpoint(first_image), second_mount = FlistMountpoint(second_image);
+  const pid_t first_server = FlistServerOf(first_mount), second_server = FlistServerOf(second_mount);
+  ASSERT_GT(first_server, 1);
+  ASSERT_GT(second_server, 1);
+
+  ASSERT_TRUE(StopAndRemovePod(first_pod).ok());  // one idle mount: within the limit
+  EXPECT_TRUE(WaitForLog("flist mount " + first_mount + " is idle")) << flintd_->Log();
+  EXPECT_THAT(fs::ReadFile("/proc/self/mountinfo").value_or(""), HasSubstr(" " + first_mount + " "));
+  ASSERT_TRUE(StopAndRemovePod(second_pod).ok());  // two: the first goes at once
+  EXPECT_TRUE(WaitForUnmount(first_mount, first_server, 10)) << "more idle mounts than flist.max_idle_mounts";
+  EXPECT_TRUE(WaitForLog("flist mount " + first_mount + " was idle longest when more than 1 were idle"))
+      << flintd_->Log();
+  EXPECT_THAT(fs::ReadFile("/proc/self/mountinfo").value_or(""), HasSubstr(" " + second_mount + " "))
+      << "the mount idle for the shortest time went too";
+  EXPECT_EQ(FlistServerOf(second_mount), second_server);
+  EXPECT_EQ(MetricValue("flint_flist_mounts{state=\"idle\"}"), 1);
+}
+
 // An idle mount whose flist-mount and keeper were killed is mounted again by the next pod.
 TEST_F(FlistE2E, IdleMountWhoseServerDiedIsMountedAgain) {
   std::string image, pod;
