@@ -28,23 +28,22 @@ bool IdleFlistMounts::Idle(const std::string& mountpoint) {
 }
 
 void IdleFlistMounts::ExpireOverLimitLocked() {
-  while (deadlines_.size() - over_limit_ > max_idle_) {
+  for (;;) {
+    size_t within_limit = 0;
     auto oldest = deadlines_.end();
     for (auto it = deadlines_.begin(); it != deadlines_.end(); ++it) {
-      if (!it->second.over_limit && (oldest == deadlines_.end() || it->second.when < oldest->second.when)) oldest = it;
+      if (it->second.over_limit) continue;
+      ++within_limit;
+      if (oldest == deadlines_.end() || it->second.when < oldest->second.when) oldest = it;
     }
+    if (within_limit <= max_idle_) return;
     oldest->second = Deadline{absl::InfinitePast(), true};
-    ++over_limit_;
   }
 }
 
 bool IdleFlistMounts::Forget(const std::string& mountpoint) {
   std::lock_guard lock(mu_);
-  auto it = deadlines_.find(mountpoint);
-  if (it == deadlines_.end()) return false;
-  if (it->second.over_limit) --over_limit_;
-  deadlines_.erase(it);
-  return true;
+  return deadlines_.erase(mountpoint) > 0;
 }
 
 bool IdleFlistMounts::IsIdle(const std::string& mountpoint) const {
@@ -63,7 +62,6 @@ std::vector<IdleFlistMounts::Expired> IdleFlistMounts::TakeExpired(absl::Time no
   for (auto it = deadlines_.begin(); it != deadlines_.end();) {
     if (it->second.when <= now) {
       expired.push_back({it->first, it->second.over_limit ? End::kOverLimit : End::kTimeUp});
-      if (it->second.over_limit) --over_limit_;
       it = deadlines_.erase(it);
     } else {
       ++it;

@@ -65,8 +65,7 @@ class IdleFlistMounts {
   mutable std::mutex mu_;
   std::condition_variable changed_;
   std::map<std::string, Deadline> deadlines_;  // guarded by mu_
-  size_t over_limit_ = 0;                       // entries of deadlines_ marked over_limit; guarded by mu_
-  bool stopping_ = false;                       // guarded by mu_
+  bool stopping_ = false;                      // guarded by mu_
   std::thread thread_;
 };
 
