@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -140,12 +141,20 @@ absl::StatusOr<std::unique_ptr<FlistImageStore>> FlistImageStore::Open(FlistStor
       }
     }
   }
+  // A crash between storing a pulled file and writing the index leaves a file nothing names.
+  std::error_code ec;
+  for (const auto& file : std::filesystem::directory_iterator(root + "/sha256", ec)) {
+    if (!store->images_.contains("sha256:" + file.path().filename().string())) {
+      FLINT_LOG(INFO) << "removing " << file.path().string() << ": no flist image names it";
+      std::filesystem::remove(file.path(), ec);
+    }
+  }
   return store;
 }
 
-absl::Status FlistImageStore::SaveIndexLocked() const {
+absl::Status FlistImageStore::SaveIndex(const std::map<std::string, FlistImage>& images_by_id) const {
   nlohmann::json images = nlohmann::json::array();
-  for (const auto& [id, image] : images_) {
+  for (const auto& [id, image] : images_by_id) {
     images.push_back({{"id", image.id},
                       {"names", image.names},
                       {"url", image.url},
@@ -230,32 +239,43 @@ absl::StatusOr<FlistImage> FlistImageStore::Pull(const std::string& ref, const s
       unlink(tmp.c_str());
       return absl::Status(s.code(), absl::StrCat("store flist ", image.path, ": ", s.message()));
     }
+    std::lock_guard lock(mu_);
+    // Renamed under the lock, so a Remove of an image with the same content cannot unlink the file
+    // between the rename and the record that names it.
     if (rename(tmp.c_str(), image.path.c_str()) != 0) {
       int err = errno;
       unlink(tmp.c_str());
       return absl::InternalError(absl::StrCat("store flist ", image.path, ": ", strerror(err)));
     }
-    std::lock_guard lock(mu_);
-    // A name points at one image: a re-pull that got new content moves the name.
-    for (auto it = images_.begin(); it != images_.end();) {
+    // A name points at one image: a re-pull that got new content moves the name. The index is
+    // written first; memory and the files of images left without a name change only once it is.
+    std::map<std::string, FlistImage> next = images_;
+    std::vector<std::string> unnamed_files;
+    for (auto it = next.begin(); it != next.end();) {
       auto& names = it->second.names;
       names.erase(std::remove(names.begin(), names.end(), resolved->name), names.end());
       if (names.empty() && it->first != image.id) {
-        unlink(it->second.path.c_str());
-        it = images_.erase(it);
+        unnamed_files.push_back(it->second.path);
+        it = next.erase(it);
       } else {
         ++it;
       }
     }
-    FlistImage& stored = images_[image.id];
+    const bool known = images_.contains(image.id);
+    FlistImage& stored = next[image.id];
     std::vector<std::string> names = stored.names;
     stored = image;
     stored.names = names;
     stored.names.push_back(resolved->name);
-    if (absl::Status s = SaveIndexLocked(); !s.ok()) return s;
+    if (absl::Status s = SaveIndex(next); !s.ok()) {
+      if (!known) unlink(image.path.c_str());
+      return absl::Status(s.code(), absl::StrCat("record flist ", resolved->name, ": ", s.message()));
+    }
+    images_ = std::move(next);
+    for (const std::string& path : unnamed_files) unlink(path.c_str());
     FLINT_LOG(INFO) << "pulled flist " << resolved->name << " from " << url << " id=" << image.id
                     << " file_bytes=" << received << " content_bytes=" << image.size;
-    return stored;
+    return images_.at(image.id);
   }
   unlink(tmp.c_str());
   return last;
@@ -289,8 +309,12 @@ absl::StatusOr<std::optional<FlistImage>> FlistImageStore::Remove(const std::str
   std::lock_guard lock(mu_);
   std::optional<FlistImage> image = FindLocked(ref);
   if (!image) return std::nullopt;
-  images_.erase(image->id);
-  if (absl::Status s = SaveIndexLocked(); !s.ok()) return s;
+  std::map<std::string, FlistImage> next = images_;
+  next.erase(image->id);
+  if (absl::Status s = SaveIndex(next); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("remove flist ", image->id, ": ", s.message()));
+  }
+  images_ = std::move(next);
   // Running containers keep their mount; the file itself can go (the mount holds the parsed tree).
   unlink(image->path.c_str());
   return image;

@@ -66,7 +66,8 @@ class FlistImageStore {
 
  private:
   explicit FlistImageStore(FlistStoreOptions options) : options_(std::move(options)) {}
-  absl::Status SaveIndexLocked() const;
+  // Writes `images_by_id` as the index (atomically); callers hold mu_.
+  absl::Status SaveIndex(const std::map<std::string, FlistImage>& images_by_id) const;
   std::optional<FlistImage> FindLocked(const std::string& ref) const;
 
   FlistStoreOptions options_;

@@ -100,6 +100,43 @@ class Cursor {
   size_t pos_ = 0;
 };
 
+// `line` without its comment: from the first '#' outside a string.
+std::string WithoutComment(const std::string& line) {
+  char quote = 0;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quote != 0) {
+      if (c == '\\' && quote == '"') ++i;
+      else if (c == quote) quote = 0;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '#') {
+      return line.substr(0, i);
+    }
+  }
+  return line;
+}
+
+// How many '[' and '{' outside strings are still open at the end of `line`.
+int OpenBrackets(const std::string& line) {
+  int depth = 0;
+  char quote = 0;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quote != 0) {
+      if (c == '\\' && quote == '"') ++i;
+      else if (c == quote) quote = 0;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '[' || c == '{') {
+      ++depth;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return depth;
+}
+
 }  // namespace
 
 absl::StatusOr<StartupConfig> ParseStartupToml(const std::string& text) {
@@ -116,7 +153,24 @@ absl::StatusOr<StartupConfig> ParseStartupToml(const std::string& text) {
     start = end + 1;
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    Cursor c(line, line_number);
+    const int first_line = line_number;
+    {
+      Cursor probe(line, line_number);
+      // A value's array or inline table may go on over the next lines (multi-line arrays are TOML).
+      if (!probe.AtEnd() && probe.Peek() != '[') {
+        line = WithoutComment(line);
+        while (OpenBrackets(line) > 0 && start < text.size()) {
+          end = text.find('\n', start);
+          if (end == std::string::npos) end = text.size();
+          std::string more = text.substr(start, end - start);
+          start = end + 1;
+          ++line_number;
+          if (!more.empty() && more.back() == '\r') more.pop_back();
+          line += " " + WithoutComment(more);
+        }
+      }
+    }
+    Cursor c(line, first_line);
     if (c.AtEnd()) continue;
     if (c.Consume('[')) {
       absl::StatusOr<std::string> key = c.Key();
@@ -128,7 +182,6 @@ absl::StatusOr<StartupConfig> ParseStartupToml(const std::string& text) {
     absl::StatusOr<std::string> key = c.Key();
     if (!key.ok()) return key.status();
     if (!c.Consume('=')) return c.Error("expected = after " + *key);
-    char next = c.Peek();
     if (section == "startup.entry.args") {
       if (*key == "name" || *key == "dir") {
         absl::StatusOr<std::string> value = c.String();
@@ -147,15 +200,11 @@ absl::StatusOr<StartupConfig> ParseStartupToml(const std::string& text) {
       absl::StatusOr<std::string> value = c.String();
       if (!value.ok()) return value.status();
       config.env[*key] = *value;
-    } else if (next == '[') {
-      if (absl::StatusOr<std::vector<std::string>> skipped = c.Array(); !skipped.ok()) return skipped.status();
-    } else if (next == '{') {
-      if (auto skipped = c.InlineTable(); !skipped.ok()) return skipped.status();
     }
-    // Other sections and scalar kinds are not ours; ignore them.
+    // Other keys and sections are not ours, whatever their values; ignore them.
   }
-  if (!name.empty()) config.argv.push_back(name);
-  config.argv.insert(config.argv.end(), args.begin(), args.end());
+  config.program = name;
+  config.args = args;
   return config;
 }
 

@@ -18,8 +18,11 @@
 
 namespace flint::flist_image {
 
+// `program` plays the part of an OCI image's Entrypoint and `args` of its Cmd: a container whose
+// CRI config gives only args runs `program` with those args instead of these.
 struct StartupConfig {
-  std::vector<std::string> argv;  // name followed by args
+  std::string program;  // [startup.entry.args] name
+  std::vector<std::string> args;
   std::map<std::string, std::string> env;
   std::string dir;
 };

@@ -21,7 +21,8 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 REDIS_VERSION = "7.2.4"
 )");
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->argv, (std::vector<std::string>{"/usr/local/bin/redis-server", "--port", "6379", "--save", ""}));
+  EXPECT_EQ(c->program, "/usr/local/bin/redis-server");
+  EXPECT_EQ(c->args, (std::vector<std::string>{"--port", "6379", "--save", ""}));
   EXPECT_EQ(c->dir, "/data");
   EXPECT_EQ(c->env.at("REDIS_VERSION"), "7.2.4");
   EXPECT_EQ(c->env.size(), 2u);
@@ -32,7 +33,8 @@ TEST(StartupTomlTest, InlineEnvAndEscapes) {
       "[startup.entry.args]\nname = \"/bin/sh\"\nargs = [\"-c\", \"echo \\\"hi\\\"\\n\",]\n"
       "env = {A = \"1\", \"B\" = \"two\"}  # comment\n");
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->argv, (std::vector<std::string>{"/bin/sh", "-c", "echo \"hi\"\n"}));
+  EXPECT_EQ(c->program, "/bin/sh");
+  EXPECT_EQ(c->args, (std::vector<std::string>{"-c", "echo \"hi\"\n"}));
   EXPECT_EQ(c->env.at("B"), "two");
   EXPECT_EQ(c->dir, "");
 }
@@ -47,7 +49,39 @@ TEST(StartupTomlTest, ErrorsNameTheLine) {
 TEST(StartupTomlTest, EmptyFileHasNoCommand) {
   absl::StatusOr<StartupConfig> c = ParseStartupToml("");
   ASSERT_TRUE(c.ok());
-  EXPECT_TRUE(c->argv.empty());
+  EXPECT_TRUE(c->program.empty());
+  EXPECT_TRUE(c->args.empty());
+}
+
+
+// What a TOML writer may also produce: arrays over several lines (with comments and a trailing
+// comma), and keys of other kinds in sections that are not ours.
+TEST(StartupTomlTest, MultiLineArraysAndOtherValuesElsewhere) {
+  absl::StatusOr<StartupConfig> c = ParseStartupToml(R"([startup]
+ports = [80, 443]
+limits = { cpu = 2, memory = "1G" }
+[startup.entry]
+name = "core.system"
+after = [
+  "net",
+]
+[startup.entry.args]
+name = "/bin/sh"
+args = [
+  "-c",   # the shell's flag
+  "echo [#not a comment]",
+]
+env = { A = "1",
+        B = "2" }
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->program, "/bin/sh");
+  EXPECT_EQ(c->args, (std::vector<std::string>{"-c", "echo [#not a comment]"}));
+  EXPECT_EQ(c->env.at("B"), "2");
+  // An array that never closes is still an error, naming where it began.
+  c = ParseStartupToml("[startup.entry.args]\nargs = [\n\"-c\",\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("line 2"), std::string::npos) << c.status();
 }
 
 }  // namespace

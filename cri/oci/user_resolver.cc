@@ -1,6 +1,7 @@
 #include "cri/oci/user_resolver.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -17,8 +18,6 @@
 
 namespace flint::oci {
 namespace {
-
-constexpr size_t kMaxDatabaseBytes = 16 << 20;
 
 class Fd {
  public:
@@ -124,10 +123,26 @@ absl::StatusOr<int> OpenFileInRoot(const std::string& rootfs, const std::string&
   return raw;
 }
 
-absl::StatusOr<std::string> ReadFileInRoot(const std::string& rootfs, const std::string& relative_path) {
-  absl::StatusOr<int> raw = OpenFileInRoot(rootfs, relative_path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
-  if (!raw.ok()) return raw.status();
-  Fd fd(*raw);
+absl::StatusOr<std::string> ReadFileInRoot(const std::string& rootfs, const std::string& relative_path,
+                                           size_t max_bytes) {
+  // O_PATH first: opening a device node or FIFO an image names could block or act on the host.
+  absl::StatusOr<int> path_fd = OpenFileInRoot(rootfs, relative_path, O_PATH);
+  if (!path_fd.ok()) return path_fd.status();
+  Fd located(*path_fd);
+  struct stat st {};
+  if (fstat(located.get(), &st) != 0) {
+    return absl::InternalError(absl::StrCat("stat ", relative_path, " in ", rootfs, ": ", std::strerror(errno)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat("/", relative_path, " in the image is not a regular file"));
+  }
+  const std::string too_large =
+      absl::StrCat("/", relative_path, " in the image is larger than ", max_bytes, " bytes");
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) return absl::InvalidArgumentError(too_large);
+  Fd fd(open(absl::StrCat("/proc/self/fd/", located.get()).c_str(), O_RDONLY | O_NOCTTY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    return absl::InternalError(absl::StrCat("open ", relative_path, " in ", rootfs, ": ", std::strerror(errno)));
+  }
   std::string out;
   char buf[8192];
   for (;;) {
@@ -138,9 +153,7 @@ absl::StatusOr<std::string> ReadFileInRoot(const std::string& rootfs, const std:
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
-    if (out.size() > kMaxDatabaseBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(relative_path, " in ", rootfs, " is larger than 16 MiB"));
-    }
+    if (out.size() > max_bytes) return absl::InvalidArgumentError(too_large);
   }
   return out;
 }

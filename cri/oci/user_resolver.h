@@ -30,8 +30,11 @@ std::vector<GroupEntry> ParseGroup(std::string_view text);
 
 // Reads `relative_path` (e.g. "etc/passwd") under `rootfs`, resolving every
 // path component (symlinks, "..") as if `rootfs` were "/", so an image cannot
-// make us read host files. NotFound if the file does not exist.
-absl::StatusOr<std::string> ReadFileInRoot(const std::string& rootfs, const std::string& relative_path);
+// make us read host files. NotFound if the file does not exist; InvalidArgument
+// if it is not a regular file (a device node or FIFO is never opened) or is
+// larger than `max_bytes`.
+absl::StatusOr<std::string> ReadFileInRoot(const std::string& rootfs, const std::string& relative_path,
+                                           size_t max_bytes = 16 << 20);
 // The same resolution, returning a descriptor opened with `flags` (plus
 // O_CLOEXEC; O_PATH works) that the caller closes.
 absl::StatusOr<int> OpenFileInRoot(const std::string& rootfs, const std::string& relative_path, int flags);

@@ -2,6 +2,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "cri/oci/test_util.h"
@@ -136,6 +138,30 @@ TEST(UserResolverRootTest, SymlinkedPasswdStaysInsideRootfs) {
   u = ResolveUser(host.Sub("rootfs"), r);
   ASSERT_TRUE(u.ok()) << u.status();
   EXPECT_EQ(u->uid, 77u);
+}
+
+// flintd reads image files as root on the host: a FIFO would block it, a device node would be
+// the host's device. Neither is opened; a file over the cap is not read.
+TEST(ReadFileInRootTest, ReadsOnlyRegularFilesUpToTheCap) {
+  TempDir root;
+  WriteFile(root.Sub("etc/small"), "0123456789");
+  ASSERT_EQ(mkfifo(root.Sub("etc/fifo").c_str(), 0600), 0);
+  ASSERT_EQ(mknod(root.Sub("etc/zero").c_str(), S_IFCHR | 0600, makedev(1, 5)), 0);
+  ASSERT_EQ(symlink("/etc/fifo", root.Sub("etc/link-to-fifo").c_str()), 0);
+
+  absl::StatusOr<std::string> read = ReadFileInRoot(root.path(), "etc/small");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, "0123456789");
+  read = ReadFileInRoot(root.path(), "etc/small", 9);
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kInvalidArgument) << read.status();
+  EXPECT_THAT(std::string(read.status().message()), ::testing::HasSubstr("larger than 9 bytes"));
+  EXPECT_TRUE(ReadFileInRoot(root.path(), "etc/small", 10).ok());
+  for (const char* special : {"etc/fifo", "etc/zero", "etc/link-to-fifo"}) {
+    read = ReadFileInRoot(root.path(), special);
+    EXPECT_EQ(read.status().code(), absl::StatusCode::kInvalidArgument) << special << ": " << read.status();
+    EXPECT_THAT(std::string(read.status().message()), ::testing::HasSubstr("not a regular file")) << special;
+  }
+  EXPECT_EQ(ReadFileInRoot(root.path(), "etc/missing").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(UserResolverRootTest, NoPasswdFile) {

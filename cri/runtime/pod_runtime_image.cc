@@ -15,6 +15,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "cri/flist_image/startup_toml.h"
+#include "cri/oci/user_resolver.h"
 #include "cri/runtime/entrypoint_warmup.h"
 #include "cri/runtime/oci_runtime_cli.h"
 #include "cri/runtime/overlay_mount.h"
@@ -22,6 +23,8 @@
 
 namespace flint::runtime {
 namespace {
+
+constexpr size_t kMaxStartupTomlBytes = 1 << 20;
 
 // True when path is a FUSE mount served by a live flist-mount process.
 bool IsFuseMounted(const std::string& path) {
@@ -58,7 +61,8 @@ std::string FlistMountpointOf(const Config& config, const std::string& image_id)
 // The OCI image config equivalent of a flist's /.startup.toml.
 std::string StartupToImageConfig(const flist_image::StartupConfig& startup) {
   nlohmann::json config = nlohmann::json::object();
-  if (!startup.argv.empty()) config["Entrypoint"] = startup.argv;
+  if (!startup.program.empty()) config["Entrypoint"] = std::vector<std::string>{startup.program};
+  if (!startup.args.empty()) config["Cmd"] = startup.args;
   std::vector<std::string> env;
   for (const auto& [k, v] : startup.env) env.push_back(k + "=" + v);
   if (!env.empty()) config["Env"] = env;
@@ -89,7 +93,9 @@ absl::StatusOr<PodRuntime::ContainerImage> PodRuntime::ResolveContainerImage(con
       out.lower_dirs = {*mountpoint};
       out.flist_mount = *mountpoint;
       // The hub's converter leaves the entrypoint in /.startup.toml; reading it fetches only its blocks.
-      absl::StatusOr<std::string> startup = fs::ReadFile(*mountpoint + "/.startup.toml");
+      // Resolved inside the flist, and only a regular file of reasonable size: flintd reads it on
+      // the host, where a link to /dev/zero or a FIFO would hang it.
+      absl::StatusOr<std::string> startup = oci::ReadFileInRoot(*mountpoint, ".startup.toml", kMaxStartupTomlBytes);
       if (startup.ok()) {
         absl::StatusOr<flist_image::StartupConfig> parsed = flist_image::ParseStartupToml(*startup);
         if (!parsed.ok()) return absl::Status(parsed.status().code(), absl::StrCat("flist ", out.name, ": ", parsed.status().message()));

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -430,6 +431,65 @@ TEST_F(FlistE2E, FlistWithoutRoutesReadsFromItsHubsStore) {
   std::string log = RunAndLog("noroute-hub", image, command, data_md5_, &pod);
   EXPECT_THAT(log, HasSubstr(data_md5_));
   EXPECT_TRUE(StopAndRemovePod(pod).ok());
+}
+
+// The startup file's `name` is the image's entrypoint and its `args` the default arguments: CRI
+// args alone replace the latter, as they replace an OCI image's Cmd.
+TEST_F(FlistE2E, CriArgsReplaceTheStartupArgs) {
+  const std::string image = PullImage(hub_addr_ + "/flint/busybox.fl");
+  ASSERT_FALSE(image.empty());
+  v1::PodSandboxConfig sandbox = SandboxConfig("flist-args");
+  const std::string pod = RunSandbox(sandbox);
+  v1::ContainerConfig config = ContainerConfig("app", image, {});
+  config.add_args("-c");
+  config.add_args("echo args-only $GREETING in $(pwd); exec sleep 3600");
+  const std::string id = CreateContainer(pod, config, sandbox);
+  ASSERT_FALSE(id.empty());
+  StartContainer(id);
+  std::string log;
+  for (int i = 0; i < 100 && log.find("args-only") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    log = fs::ReadFile(ContainerStatus(id).log_path()).value_or("");
+  }
+  EXPECT_THAT(log, HasSubstr("args-only toml-env in /etc"));
+  EXPECT_THAT(log, testing::Not(HasSubstr("hello from flist")));
+  EXPECT_TRUE(StopAndRemovePod(pod).ok());
+}
+
+// flintd reads /.startup.toml on the host: a link in it resolves inside the flist, and a FIFO (or
+// a device node) is refused instead of blocking CreateContainer.
+TEST_F(FlistE2E, StartupFileCannotReachTheHostOrBlockFlintd) {
+  const std::string host_toml = work_ + "/host-startup.toml";
+  ASSERT_TRUE(fs::WriteFileAtomic(host_toml, "[startup.entry.args]\nname = \"/bin/echo\"\nargs = [\"LEAKED\"]\n").ok());
+  for (const std::string kind : {"link", "fifo"}) {
+    const std::string root = work_ + "/startup-" + kind;
+    ASSERT_TRUE(fs::MakeDirs(root + "/bin").ok());
+    ASSERT_EQ(Shell("cp /bin/busybox " + root + "/bin/busybox"), 0);
+    if (kind == "link") {
+      std::filesystem::create_symlink(host_toml, root + "/.startup.toml");
+    } else {
+      ASSERT_EQ(mkfifo((root + "/.startup.toml").c_str(), 0644), 0);
+    }
+    const std::string pack = std::string(FLINT_BINARY_DIR) + "/flist-snapshotter/flist-tool pack " + root + " " +
+                             hub_ + "/flint/startup-" + kind + ".fl --store dir://" + store_ + " >" + work_ +
+                             "/pack-" + kind + ".log 2>&1";
+    ASSERT_EQ(Shell(pack), 0) << fs::ReadFile(work_ + "/pack-" + kind + ".log").value_or("");
+    const std::string image = PullImage(hub_addr_ + "/flint/startup-" + kind + ".fl");
+    ASSERT_FALSE(image.empty()) << kind;
+    v1::PodSandboxConfig sandbox = SandboxConfig("startup-" + kind);
+    const std::string pod = RunSandbox(sandbox);
+    v1::CreateContainerRequest create;
+    create.set_pod_sandbox_id(pod);
+    *create.mutable_config() = ContainerConfig("app", image, {});
+    *create.mutable_sandbox_config() = sandbox;
+    v1::CreateContainerResponse created;
+    grpc::Status status = flintd_->runtime().CreateContainer(Context(60).get(), create, &created);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << kind << ": " << status.error_message();
+    // The link's target is looked up inside the flist, where it does not exist: no startup file,
+    // so no command. The FIFO is not a file flintd reads.
+    EXPECT_THAT(status.error_message(), HasSubstr(kind == "link" ? "no command" : "not a regular file")) << kind;
+    EXPECT_TRUE(StopAndRemovePod(pod).ok());
+  }
 }
 
 // Idle flist mounts kept for 3 s only.
