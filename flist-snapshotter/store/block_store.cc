@@ -4,6 +4,7 @@
 #include "flist-snapshotter/store/dir_store.h"
 #include "flist-snapshotter/store/http_store.h"
 #include "flist-snapshotter/store/resp_store.h"
+#include "flist-snapshotter/store/store_url.h"
 #include "flist-snapshotter/util/absl_compat.h"
 
 namespace flint::flist {
@@ -16,6 +17,7 @@ absl::StatusOr<std::unique_ptr<BlockStore>> OpenBlockStore(std::string_view url)
     return std::make_unique<DirStore>(std::move(path));
   }
   if (url.starts_with("http://") || url.starts_with("https://")) {
+    if (absl::StatusOr<StoreUrl> parsed = ParseStoreUrl(url); !parsed.ok()) return parsed.status();
     return std::make_unique<HttpStore>(std::string(url));
   }
   if (url.starts_with("zdb://") || url.starts_with("redis://")) {

@@ -46,7 +46,9 @@ absl::StatusOr<HttpStore::Response> HttpStore::Fetch(const std::string& url, boo
   CURL* c = curl.get();
   curl_api.easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_api.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_api.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_api.easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_api.easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
   curl_api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, options_.connect_timeout_seconds);
   curl_api.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, options_.low_speed_bytes);

@@ -21,6 +21,7 @@
 #include "flist-snapshotter/store/resp_connection.h"
 #include "flist-snapshotter/store/resp_store.h"
 #include "flist-snapshotter/store/routed_store.h"
+#include "flist-snapshotter/store/store_policy.h"
 #include "flist-snapshotter/store/store_url.h"
 #include "flist-snapshotter/store/test_servers.h"
 #include "gmock/gmock.h"
@@ -93,8 +94,34 @@ TEST(StoreUrlTest, Parses) {
   EXPECT_FALSE(ParseStoreUrl("nohost").ok());
   EXPECT_FALSE(ParseStoreUrl("zdb://h:99999").ok());
   EXPECT_FALSE(ParseStoreUrl("zdb://h:x").ok());
+  // Errors name the URL without its credentials (a v1 password with '/' ends the host early).
+  absl::StatusOr<StoreUrl> bad = ParseStoreUrl("zdb://:pa/ss@h:9900");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(std::string(bad.status().message()).find("pa"), std::string::npos) << bad.status();
+  bad = ParseStoreUrl("zdb://user:secret@h:x");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(std::string(bad.status().message()).find("secret"), std::string::npos) << bad.status();
   EXPECT_FALSE(OpenBlockStore("s3://bucket").ok());
   EXPECT_FALSE(OpenBlockStore("redis://h/notanumber").ok());
+}
+
+// curl ends a URL's host at '?' or '#': "http://127.0.0.1:8999?@hub.example" is a request to
+// 127.0.0.1:8999, so a parser that read hub.example there would let a flist pass store policy.
+TEST(StoreUrlTest, RejectsWhatClientsWouldReadAsAnotherHost) {
+  for (const char* url : {"http://127.0.0.1:8999?@hub.example", "https://10.0.0.5:80#@hub.example/blocks",
+                          "http://evil\\@hub.example/", "http://a@b@hub.example/", "http://hub example/",
+                          "http://hub.example/blocks?x=1", "zdb://hub.example\n:9900"}) {
+    EXPECT_FALSE(ParseStoreUrl(url).ok()) << url;
+    EXPECT_FALSE(StoreAllowed(url, {"http://hub.example", "https://hub.example", "zdb://hub.example"})) << url;
+    EXPECT_FALSE(OpenBlockStore(url).ok()) << url;
+  }
+  // A zdb password may hold what a host may not (the RESP client uses the host parsed here);
+  // dir:// paths are paths.
+  absl::StatusOr<StoreUrl> zdb = ParseStoreUrl("zdb://user:p#ss word?@hub.example:9900/ns");
+  ASSERT_TRUE(zdb.ok()) << zdb.status();
+  EXPECT_EQ(zdb->password, "p#ss word?");
+  EXPECT_EQ(zdb->host, "hub.example");
+  EXPECT_TRUE(OpenBlockStore("dir:///srv/blocks #1").ok());
 }
 
 TEST(DirStoreTest, Contract) {
