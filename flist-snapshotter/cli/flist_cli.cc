@@ -16,6 +16,9 @@
 #include "flist-snapshotter/pack/file_content.h"
 #include "flist-snapshotter/pack/v2_writer.h"
 #include "flist-snapshotter/store/routed_store.h"
+#include "flist-snapshotter/store/store_url.h"
+#include "flist-snapshotter/util/absl_compat.h"
+#include "nlohmann/json.hpp"
 
 namespace flint::flist {
 namespace {
@@ -100,6 +103,32 @@ int Fail(std::ostream& err, const absl::Status& s) {
   return 1;
 }
 
+// RedactStoreUrl leaves a URL it cannot parse as it is. A v1 backend password
+// holding '/' makes such a URL (the route is built without escaping), so hide
+// everything up to the last '@' then.
+std::string RedactUrlForDisplay(std::string_view url) {
+  if (ParseStoreUrl(url).ok()) return RedactStoreUrl(url);
+  const size_t scheme_end = url.find("://");
+  const size_t at = url.rfind('@');
+  if (scheme_end == std::string_view::npos || at == std::string_view::npos || at < scheme_end) {
+    return std::string(url);
+  }
+  return absl::StrCat(Av(url.substr(0, scheme_end + 3)), "***@", Av(url.substr(at + 1)));
+}
+
+// v1 `backend` metadata is JSON ({"host":..., "port":..., "password":...});
+// anything else is treated as a store URL.
+std::string RedactBackend(const std::string& value) {
+  nlohmann::json j = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return RedactUrlForDisplay(value);
+  for (const char* secret : {"password", "token"}) {
+    auto it = j.find(secret);
+    if (it == j.end() || it->is_null() || (it->is_string() && it->get_ref<const std::string&>().empty())) continue;
+    *it = "***";
+  }
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 int Inspect(const ParsedArgs& p, std::ostream& out, std::ostream& err, const FlistCliConfig& config) {
   if (p.positional.size() != 1) {
     err << "usage: flist inspect FILE\n";
@@ -125,7 +154,7 @@ int Inspect(const ParsedArgs& p, std::ostream& out, std::ostream& err, const Fli
   } else {
     out << "\n";
     for (const Route& r : flist->routes()) {
-      out << absl::StrFormat("  %02x-%02x %s\n", r.start, r.end, RedactStoreUrl(r.url));
+      out << absl::StrFormat("  %02x-%02x %s\n", r.start, r.end, RedactUrlForDisplay(r.url));
     }
   }
   out << (flist->version() == FlistVersion::kV1 ? "metadata:" : "tags:");
@@ -133,7 +162,7 @@ int Inspect(const ParsedArgs& p, std::ostream& out, std::ostream& err, const Fli
     out << " (none)\n";
   } else {
     out << "\n";
-    for (const auto& [k, v] : flist->tags()) out << "  " << k << "=" << (k == "backend" ? RedactStoreUrl(v) : v) << "\n";
+    for (const auto& [k, v] : flist->tags()) out << "  " << k << "=" << (k == "backend" ? RedactBackend(v) : v) << "\n";
   }
   out << absl::StrFormat("parsed in:   %.3f s\n", secs);
   return 0;
@@ -213,6 +242,7 @@ int Verify(const ParsedArgs& p, std::ostream& out, std::ostream& err, const Flis
       << "missing:    " << report->missing << "\n"
       << "corrupt:    " << report->corrupt << "\n"
       << "incomplete: " << report->incomplete_files << " files\n"
+      << "misaligned: " << report->misaligned_files << " files\n"
       << (report->ok() ? "OK\n" : "FAILED\n");
   return report->ok() ? 0 : 1;
 }

@@ -115,6 +115,30 @@ class FlistCliPackTest : public ::testing::Test {
     std::error_code ec;
     fs::remove_all(root_, ec);
   }
+  // A hub-style v1 flist (gzip'd tar holding ./flistdb.sqlite3) with `files`
+  // in its root and, unless empty, `backend` as the backend metadata.
+  std::string MakeV1Flist(const std::string& name, const std::vector<testing::V1Inode>& files,
+                          const std::string& backend = "") {
+    const std::string dir = root_ + "/" + name + ".d";
+    fs::create_directories(dir);
+    {
+      auto db = SqliteDb::Create(dir + "/flistdb.sqlite3");
+      EXPECT_TRUE(db.ok()) << db.status();
+      if (!db.ok()) return "";
+      testing::CreateV1Database(*db);
+      testing::PutV1Entry(*db, "acl", testing::V1AciMessage("root", "root", 0644, 0, 0));
+      testing::PutV1Entry(*db, V1DirectoryKey(""), testing::V1DirMessage("", "", "acl", files));
+      if (!backend.empty()) {
+        auto stmt = db->Prepare("INSERT INTO metadata (key, value) VALUES ('backend', ?)");
+        EXPECT_TRUE(stmt.ok());
+        stmt->BindText(1, backend);
+        EXPECT_TRUE(stmt->Run().ok());
+      }
+    }
+    const std::string flist = root_ + "/" + name + ".flist";
+    EXPECT_EQ(system(("tar -C " + dir + " -czf " + flist + " ./flistdb.sqlite3").c_str()), 0);
+    return flist;
+  }
   std::string root_, store_, fl_, big_;
 };
 
@@ -239,6 +263,60 @@ TEST_F(FlistCliPackTest, CatAndVerifyV1Flist) {
   FlistCliConfig config;
   config.default_store = store_;
   EXPECT_EQ(RunCli({"cat", flist, "/big.bin"}, config).code, 0);
+}
+
+// The spec fixes v1 blocks at 512 KiB too (blockSize is always 128 x 4 KiB;
+// rfs and our mount use a fixed stride): blocks cut elsewhere fail cat and verify.
+TEST_F(FlistCliPackTest, CatAndVerifyRejectV1BlocksOffTheStride) {
+  using testing::V1Inode;
+  DirStore store(root_ + "/store");
+  V1Inode file(V1Inode::kFile, "big.bin", "acl", big_.size());
+  // Cut 1000 bytes early, then back on the stride: the count and total still match.
+  const size_t cuts[] = {0, kBlockSize - 1000, 2 * kBlockSize, big_.size()};
+  for (size_t i = 0; i + 1 < std::size(cuts); ++i) {
+    auto b = EncodeBlock(BlockFormat::kV1, std::string_view(big_).substr(cuts[i], cuts[i + 1] - cuts[i]));
+    ASSERT_TRUE(b.ok());
+    ASSERT_TRUE(store.Put(b->id, b->data).ok());
+    file.blocks.emplace_back(b->id, b->key);
+  }
+  ASSERT_EQ(file.blocks.size(), 3u);  // as many as ceil(size / 512 KiB): only the sizes are off
+  const std::string flist = MakeV1Flist("shifted", {file});
+
+  Result cat = RunCli({"cat", flist, "/big.bin", "--store", store_});
+  EXPECT_EQ(cat.code, 1);
+  EXPECT_THAT(cat.err, HasSubstr("/big.bin: block 0: decodes to 523288 bytes, expected 524288"));
+  Result verify = RunCli({"verify", flist, "--store", store_});
+  EXPECT_EQ(verify.code, 1) << verify.out;
+  EXPECT_THAT(verify.out, HasSubstr("misaligned /big.bin: block 0 decodes to 523288 bytes, expected 524288\n"));
+  EXPECT_THAT(verify.out, HasSubstr("misaligned: 1 files\n"));
+  EXPECT_THAT(verify.out, HasSubstr("FAILED"));
+}
+
+TEST_F(FlistCliPackTest, InspectRedactsV1BackendPassword) {
+  const std::string plain = MakeV1Flist(
+      "plain", {}, R"({"host":"zdb.example","port":9900,"namespace":"default","password":"s3cret","token":"t0ken"})");
+  Result r = RunCli({"inspect", plain});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("s3cret")));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("t0ken")));
+  EXPECT_THAT(r.out, HasSubstr("00-ff zdb://zdb.example:9900\n"));
+  EXPECT_THAT(r.out, HasSubstr(R"(  backend={"host":"zdb.example","namespace":"default","password":"***",)"
+                               R"("port":9900,"token":"***"})"));
+
+  // The route the v1 reader builds from this password is not a parseable URL.
+  const std::string slash = MakeV1Flist("slash", {}, R"({"host":"h","port":9900,"password":"pa/ss@w0rd"})");
+  Result s = RunCli({"inspect", slash});
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_THAT(s.out, ::testing::Not(HasSubstr("pa/ss")));
+  EXPECT_THAT(s.out, ::testing::Not(HasSubstr("w0rd")));
+  EXPECT_THAT(s.out, HasSubstr("00-ff zdb://***@h:9900\n"));
+  EXPECT_THAT(s.out, HasSubstr(R"(  backend={"host":"h","password":"***","port":9900})"));
+
+  // No password: nothing to hide, nothing marked hidden.
+  const std::string open = MakeV1Flist("open", {}, R"({"host":"h","port":9900,"password":""})");
+  Result o = RunCli({"inspect", open});
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_THAT(o.out, HasSubstr(R"(  backend={"host":"h","password":"","port":9900})"));
 }
 
 TEST_F(FlistCliPackTest, VerifyFixtureAgainstEmptyStoreReportsMissing) {

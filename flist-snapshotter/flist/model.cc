@@ -135,7 +135,15 @@ absl::StatusOr<uint32_t> FlistBuilder::Add(uint32_t parent, std::string_view nam
   if (auto s = ValidateName(name); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("in ", parent_path, ": ", s.message()));
   }
-  entry.path = parent_path == "/" ? absl::StrCat("/", Av(name)) : absl::StrCat(parent_path, "/", Av(name));
+  // Checked before the path is built: every entry holds its full path, so
+  // without a cap a deep chain of directories costs memory quadratic in its depth.
+  const size_t parent_length = parent_path == "/" ? 0 : parent_path.size();
+  if (const size_t length = parent_length + 1 + name.size(); length > kMaxPathLength) {
+    const auto depth = std::count(parent_path.begin(), parent_path.end(), '/') + (parent_length == 0 ? 0 : 1);
+    return absl::InvalidArgumentError(absl::StrCat("path of \"", Av(name), "\" at depth ", depth, " is ", length,
+                                                   " bytes, longer than ", kMaxPathLength, " (PATH_MAX)"));
+  }
+  entry.path = parent_length == 0 ? absl::StrCat("/", Av(name)) : absl::StrCat(parent_path, "/", Av(name));
   entry.children.clear();
   const auto index = static_cast<uint32_t>(flist_.entries_.size());
   if (!flist_.by_path_.emplace(entry.path, index).second) {

@@ -17,6 +17,9 @@ namespace flint::flist {
 
 enum class FlistVersion { kV1 = 1, kV2 = 2 };
 
+// Longest absolute path of an entry, as Linux's PATH_MAX.
+inline constexpr size_t kMaxPathLength = 4096;
+
 enum class EntryType { kDirectory, kRegular, kSymlink, kBlockDevice, kCharDevice, kFifo, kSocket };
 
 std::string_view EntryTypeName(EntryType type);
@@ -93,7 +96,8 @@ class FlistBuilder {
   // The root entry (index 0) exists from the start; set its attributes here.
   Entry& root() { return flist_.entries_[0]; }
   // Adds `entry` named `name` under the directory at index `parent`; entry.path
-  // and entry.children are filled in. Returns the new index.
+  // and entry.children are filled in. Returns the new index. Fails when the
+  // name is invalid or the path would be longer than kMaxPathLength.
   absl::StatusOr<uint32_t> Add(uint32_t parent, std::string_view name, Entry entry);
   void SetTag(std::string key, std::string value) { flist_.tags_[std::move(key)] = std::move(value); }
   void AddRoute(Route route) { flist_.routes_.push_back(std::move(route)); }

@@ -53,6 +53,25 @@ TEST(FlistBuilderTest, BuildsTreeAndFindsPaths) {
   EXPECT_EQ(s.regular_bytes, 3u);
 }
 
+TEST(FlistBuilderTest, RejectsPathsLongerThanPathMax) {
+  FlistBuilder b(FlistVersion::kV2);
+  Entry dir;
+  dir.type = EntryType::kDirectory;
+  const std::string name(255, 'x');
+  uint32_t parent = 0;
+  for (int depth = 1; depth <= 16; ++depth) {  // 16 * "/" + 255 bytes: exactly 4096
+    auto added = b.Add(parent, name, dir);
+    ASSERT_TRUE(added.ok()) << "depth " << depth << ": " << added.status();
+    parent = *added;
+  }
+  EXPECT_EQ(b.path(parent).size(), kMaxPathLength);
+  auto too_long = b.Add(parent, "y", dir);
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_EQ(too_long.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(too_long.status().message().find("\"y\" at depth 17 is 4098 bytes, longer than 4096"), std::string::npos)
+      << too_long.status();
+}
+
 // /bin/sh -> busybox (relative), /usr/bin -> /bin (absolute), /etc/shadow -> ../../../etc/passwd
 // (climbs past the root), /loop -> /loop, /etc/passwd a file.
 TEST(FlistResolveTest, FollowsLinksInsideTheRootOnly) {

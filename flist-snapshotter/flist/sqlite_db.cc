@@ -146,4 +146,69 @@ absl::StatusOr<bool> SqliteDb::HasTable(std::string_view name) {
   return stmt->Step();
 }
 
+namespace {
+// "CREATE TABLE ..." in any letter case; "CREATE VIEW", "CREATE VIRTUAL
+// TABLE" and anything unusual between the keywords are not.
+bool IsCreateTable(std::string_view sql) {
+  auto keyword = [&sql](std::string_view word) {
+    while (!sql.empty() && std::isspace(static_cast<unsigned char>(sql.front()))) sql.remove_prefix(1);
+    if (sql.size() <= word.size() || !std::isspace(static_cast<unsigned char>(sql[word.size()]))) return false;
+    for (size_t i = 0; i < word.size(); ++i) {
+      if (std::toupper(static_cast<unsigned char>(sql[i])) != word[i]) return false;
+    }
+    sql.remove_prefix(word.size());
+    return true;
+  };
+  return keyword("CREATE") && keyword("TABLE");
+}
+}  // namespace
+
+absl::StatusOr<bool> SqliteDb::HasPlainTable(std::string_view name) {
+  const std::string what = absl::StrCat("table \"", Av(name), "\"");
+  auto failed = [&what](const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrCat("check ", what, ": ", s.message()));
+  };
+  // SQL resolves names case-insensitively (ASCII only, like NOCASE), so a
+  // view "ENTRIES" would answer `FROM entries`. Every schema object with the
+  // name counts, whatever its type.
+  auto objects = Prepare("SELECT type, sql FROM main.sqlite_master WHERE name = ?1 COLLATE NOCASE");
+  if (!objects.ok()) return failed(objects.status());
+  objects->BindText(1, name);
+  bool found = false;
+  while (true) {
+    auto row = objects->Step();
+    if (!row.ok()) return failed(row.status());
+    if (!*row) break;
+    found = true;
+    const std::string_view type = objects->Bytes(0);
+    const std::string_view sql = objects->Bytes(1);
+    if (type != "table") {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " is not an ordinary table (schema type \"", Av(type.substr(0, 16)), "\")"));
+    }
+    if (!IsCreateTable(sql)) {
+      const bool cut = sql.size() > 48;
+      return absl::InvalidArgumentError(absl::StrCat(what, " is not an ordinary table (schema \"",
+                                                     Av(sql.substr(0, 48)), cut ? "...\")" : "\")"));
+    }
+  }
+  if (!found) return false;
+
+  // hidden: 0 ordinary, 1 hidden column of a virtual table, 2 generated
+  // VIRTUAL (computed on every read), 3 generated STORED.
+  auto columns = Prepare("SELECT name, hidden FROM pragma_table_xinfo(?1, 'main')");
+  if (!columns.ok()) return failed(columns.status());
+  columns->BindText(1, name);
+  while (true) {
+    auto row = columns->Step();
+    if (!row.ok()) return failed(row.status());
+    if (!*row) break;
+    if (columns->Int64(1) != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " has a generated or hidden column \"", Av(columns->Bytes(0).substr(0, 64)), "\""));
+    }
+  }
+  return true;
+}
+
 }  // namespace flint::flist

@@ -51,6 +51,13 @@ class SqliteDb {
   absl::Status Exec(const std::string& sql);
   absl::StatusOr<SqliteStatement> Prepare(std::string_view sql);
   absl::StatusOr<bool> HasTable(std::string_view name);
+  // Whether `name` is an ordinary table of the main schema: false when no
+  // table, view or virtual table has that name, InvalidArgument naming it
+  // when it is anything other than a plain `CREATE TABLE` without generated
+  // columns. Readers of untrusted files check every table they select from
+  // this way, since a view or a generated column computes rows or values
+  // that the file does not hold (e.g. an endless recursive CTE).
+  absl::StatusOr<bool> HasPlainTable(std::string_view name);
   std::string Error() const { return sqlite3_errmsg(db_); }
 
  private:

@@ -1,5 +1,8 @@
 #include "flist-snapshotter/flist/v1_reader.h"
 
+#include <sys/sysmacros.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <unordered_map>
@@ -214,7 +217,8 @@ class V1Decoder {
       case kSpecialFifo: e.type = EntryType::kFifo; break;
       default: e.type = has_dev ? EntryType::kCharDevice : EntryType::kSocket; break;
     }
-    if (has_dev) e.rdev = (uint64_t{major} << 8) | minor;
+    // st_rdev encoding, as everywhere else in Flint (0-fs used major<<8|minor).
+    if (has_dev) e.rdev = makedev(major, minor);
   }
 
   std::unordered_map<std::string, std::string> values_;
@@ -248,6 +252,9 @@ absl::StatusOr<std::string> V1BackendUrl(std::string_view backend_json) {
 }
 
 absl::StatusOr<Flist> ReadV1(SqliteDb& db) {
+  auto has_entries = db.HasPlainTable("entries");
+  if (!has_entries.ok()) return has_entries.status();
+  if (!*has_entries) return absl::InvalidArgumentError("no entries table");
   std::unordered_map<std::string, std::string> values;
   {
     auto stmt = db.Prepare("SELECT key, value FROM entries");
@@ -260,7 +267,7 @@ absl::StatusOr<Flist> ReadV1(SqliteDb& db) {
     }
   }
   V1Decoder decoder(std::move(values));
-  auto has_metadata = db.HasTable("metadata");
+  auto has_metadata = db.HasPlainTable("metadata");
   if (!has_metadata.ok()) return has_metadata.status();
   if (*has_metadata) {
     auto stmt = db.Prepare("SELECT key, value FROM metadata");
@@ -308,15 +315,26 @@ absl::StatusOr<Flist> ReadV1Archive(const std::string& path) {
     if (size <= 0 || size > kMaxDatabaseSize) {
       return absl::InvalidArgumentError(absl::StrCat("flistdb.sqlite3 has implausible size ", size));
     }
-    std::string image(static_cast<size_t>(size), '\0');
-    size_t got = 0;
-    while (got < image.size()) {
-      la_ssize_t n = la.read_data(ar.get(), image.data() + got, image.size() - got);
-      if (n < 0) return absl::DataLossError(absl::StrCat("read flistdb.sqlite3: ", la.error_string(ar.get())));
+    // The size is only the header's claim: memory is taken as data arrives,
+    // so a tiny archive claiming a huge database costs little.
+    const auto want = static_cast<size_t>(size);
+    std::string image;
+    std::vector<char> chunk(1 << 16);
+    while (image.size() < want) {
+      la_ssize_t n = la.read_data(ar.get(), chunk.data(), std::min(chunk.size(), want - image.size()));
+      if (n < 0) {
+        return absl::DataLossError(absl::StrCat("read flistdb.sqlite3 (", image.size(), " of ", size,
+                                                " bytes read): ", la.error_string(ar.get())));
+      }
       if (n == 0) break;
-      got += static_cast<size_t>(n);
+      const size_t need = image.size() + static_cast<size_t>(n);
+      if (need > image.capacity()) image.reserve(std::min(want, std::max(need, 2 * image.capacity())));
+      image.append(chunk.data(), static_cast<size_t>(n));
     }
-    if (got != image.size()) return absl::DataLossError("flistdb.sqlite3 is truncated");
+    if (image.size() != want) {
+      return absl::DataLossError(
+          absl::StrCat("flistdb.sqlite3 is truncated: ", image.size(), " of ", size, " bytes"));
+    }
     auto db = SqliteDb::FromImage(image);
     if (!db.ok()) return db.status();
     image.clear();

@@ -39,6 +39,11 @@ absl::Status Annotate(const absl::Status& s, std::string_view what) {
 }  // namespace
 
 absl::StatusOr<Flist> ReadV2(SqliteDb& db) {
+  for (const char* table : {"inode", "extra", "block", "tag", "route"}) {
+    auto has = db.HasPlainTable(table);
+    if (!has.ok()) return has.status();
+    if (!*has) return absl::InvalidArgumentError(absl::StrCat("no ", table, " table"));
+  }
   // Rows are grouped by parent first, then the tree is walked from the root,
   // so parent/child order in the table does not matter and cycles are ignored.
   std::unordered_map<int64_t, std::vector<InodeRow>> by_parent;

@@ -183,6 +183,82 @@ TEST_F(V2ReaderBadInput, ReadsDeviceNodesAndTags) {
   EXPECT_EQ(f->Stats().others, 2u);
 }
 
+// Each table the reader selects from, replaced by a view over its rows. The
+// views are finite so that, were the check missing, the test would fail
+// rather than run without end as an endless recursive view would.
+TEST_F(V2ReaderBadInput, RejectsViewsInPlaceOfTables) {
+  Insert("INSERT INTO inode VALUES (2, 1, 'l', 0, 0, 0, 41471, 0, 0, 0);"
+         "INSERT INTO extra VALUES (2, 'target');"
+         "INSERT INTO route VALUES (0, 255, 'zdb://a:9900');");
+  for (const std::string table : {"inode", "extra", "block", "tag", "route"}) {
+    SCOPED_TRACE(table);
+    Insert("ALTER TABLE " + table + " RENAME TO " + table + "_data;"
+           "CREATE VIEW " + table + " AS SELECT * FROM " + table + "_data");
+    {
+      auto db = SqliteDb::OpenReadOnly(path_);
+      ASSERT_TRUE(db.ok()) << db.status();
+      auto f = ReadV2(*db);
+      ASSERT_FALSE(f.ok());
+      EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument) << f.status();
+      EXPECT_NE(f.status().message().find("table \"" + table + "\" is not an ordinary table"), std::string::npos)
+          << f.status();
+    }
+    Insert("DROP VIEW " + table + "; ALTER TABLE " + table + "_data RENAME TO " + table);
+  }
+  auto f = ReadFlistFile(path_);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->Find("/l")->link_target, "target");
+}
+
+TEST_F(V2ReaderBadInput, RejectsARecursiveViewWhateverItsCase) {
+  Insert("DROP TABLE tag;"
+         "CREATE VIEW TAG AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 1000) "
+         "SELECT printf('%032x', x) AS key, zeroblob(4096) AS value FROM c");
+  auto f = ReadFlistFile(path_);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument) << f.status();
+  EXPECT_NE(f.status().message().find("table \"tag\" is not an ordinary table"), std::string::npos) << f.status();
+}
+
+TEST_F(V2ReaderBadInput, RejectsGeneratedColumns) {
+  // A generated column is computed on every read: 100 kB per row here, any size in an attack.
+  Insert("DROP TABLE extra;"
+         "CREATE TABLE extra (ino INTEGER PRIMARY KEY, data BLOB AS (zeroblob(100000)));"
+         "INSERT INTO inode VALUES (2, 1, 'l', 0, 0, 0, 41471, 0, 0, 0);"
+         "INSERT INTO extra (ino) VALUES (2);");
+  auto f = ReadFlistFile(path_);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument) << f.status();
+  EXPECT_NE(f.status().message().find("table \"extra\" has a generated or hidden column \"data\""),
+            std::string::npos)
+      << f.status();
+
+  Insert("DROP TABLE extra; CREATE TABLE extra (ino INTEGER PRIMARY KEY, data VARCHAR(4096));"
+         "INSERT INTO extra VALUES (2, 't');"
+         "DROP TABLE block; CREATE TABLE block (ino INTEGER, id VARCHAR(32), key BLOB AS (id) STORED)");
+  f = ReadFlistFile(path_);
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("table \"block\" has a generated or hidden column \"key\""),
+            std::string::npos)
+      << f.status();
+}
+
+TEST_F(V2ReaderBadInput, RejectsPathsLongerThanPathMax) {
+  // /d/d/.../d: inode i is at depth i-1, so inode 2049's path is exactly 4096 bytes.
+  Insert("WITH RECURSIVE c(i) AS (SELECT 2 UNION ALL SELECT i+1 FROM c WHERE i < 2049) "
+         "INSERT INTO inode SELECT i, i-1, 'd', 0, 0, 0, 16877, 0, 0, 0 FROM c");
+  auto f = ReadFlistFile(path_);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->Stats().directories, 2049u);
+
+  Insert("INSERT INTO inode VALUES (2050, 2049, 'd', 0, 0, 0, 16877, 0, 0, 0)");
+  f = ReadFlistFile(path_);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument) << f.status();
+  EXPECT_NE(f.status().message().find("inode 2050: path of \"d\" at depth 2049 is 4098 bytes"), std::string::npos)
+      << f.status();
+}
+
 TEST(FlistReaderTest, UnknownMagicIsRejected) {
   std::string path = ::testing::TempDir() + "/not-a-flist-" + std::to_string(getpid());
   FILE* fp = fopen(path.c_str(), "w");

@@ -17,8 +17,13 @@
 namespace flint::flist {
 namespace {
 
-// "./a//b/" -> {"a", "b"}; ".." anywhere is an error.
+// "./a//b/" -> {"a", "b"}; ".." anywhere is an error, and so is a path longer
+// than an flist entry's can be (which also bounds the work per member).
 absl::StatusOr<std::vector<std::string>> SplitMemberPath(std::string_view raw) {
+  if (raw.size() > kMaxPathLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("member path is ", raw.size(), " bytes, longer than ", kMaxPathLength, " (PATH_MAX)"));
+  }
   std::vector<std::string> parts;
   for (absl::string_view part : absl::StrSplit(Av(raw), '/', absl::SkipEmpty())) {
     if (part == ".") continue;
@@ -32,6 +37,15 @@ std::string JoinPath(const std::vector<std::string>& parts) {
   std::string out;
   for (const auto& p : parts) absl::StrAppend(&out, "/", p);
   return out.empty() ? "/" : out;
+}
+
+// OCI layer whiteouts: ".wh.NAME" deletes NAME and ".wh..wh..opq" empties its
+// directory, both only in the layers below (never in their own layer). A packed
+// tarball has no layer below it, so they are dropped.
+bool IsWhiteout(std::string_view raw) {
+  while (!raw.empty() && raw.back() == '/') raw.remove_suffix(1);
+  const size_t slash = raw.rfind('/');
+  return raw.substr(slash == std::string_view::npos ? 0 : slash + 1).starts_with(".wh.");
 }
 
 class TarWalker {
@@ -54,6 +68,7 @@ class TarWalker {
         return absl::DataLossError(absl::StrCat("read ", tar_path, ": ", archive_error_string(ar.get())));
       }
       const char* name = archive_entry_pathname(member);
+      if (name != nullptr && IsWhiteout(name)) continue;  // its data is skipped by the next read_next_header
       if (auto s = AddMember(ar.get(), member); !s.ok()) {
         return absl::Status(s.code(), absl::StrCat(name != nullptr ? name : "?", ": ", s.message()));
       }
@@ -69,10 +84,9 @@ class TarWalker {
   // Creates missing parent directories; returns the index of the parent.
   absl::StatusOr<uint32_t> EnsureParents(const std::vector<std::string>& parts) {
     uint32_t index = 0;
-    std::vector<std::string> prefix;
+    std::string path;
     for (size_t i = 0; i + 1 < parts.size(); ++i) {
-      prefix.push_back(parts[i]);
-      const std::string path = JoinPath(prefix);
+      absl::StrAppend(&path, "/", parts[i]);
       if (auto found = builder_.Lookup(path)) {
         if (builder_.mutable_entry(*found).type != EntryType::kDirectory) {
           return absl::InvalidArgumentError(absl::StrCat(path, " is not a directory"));

@@ -146,6 +146,75 @@ TEST_F(TarPackTest, RejectsFileUsedAsDirectory) {
   EXPECT_FALSE(PackTarball(root_ + "/bad.tar.gz", root_ + "/bad.fl", store, {}).ok());
 }
 
+// A layer's whiteouts only hide paths in the layers below it; a packed tarball
+// has none, so the markers are dropped and hide nothing of their own layer.
+TEST_F(TarPackTest, DropsWhiteouts) {
+  WriteTar(root_ + "/layer.tar.gz",
+           {
+               {"etc/", AE_IFDIR, 0755, ""},
+               {"etc/foo", AE_IFREG, 0644, "kept\n"},
+               {"etc/.wh.foo", AE_IFREG, 0644, ""},
+               {"etc/.wh.gone", AE_IFREG, 0644, "whiteouts are empty, but skip data anyway"},
+               {"opaque/", AE_IFDIR, 0700, ""},
+               {"opaque/.wh..wh..opq", AE_IFREG, 0644, ""},
+               {"opaque/inside", AE_IFREG, 0644, "in\n"},
+               {"only-whiteouts/.wh.x", AE_IFREG, 0644, ""},
+               {"./.wh..wh.plnk/", AE_IFDIR, 0700, ""},  // aufs metadata uses the same prefix
+               {"after", AE_IFREG, 0644, "after\n"},
+           });
+  DirStore store(root_ + "/store");
+  auto stats = PackTarball(root_ + "/layer.tar.gz", root_ + "/layer.fl", store, {});
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->regular_files, 3u);  // etc/foo, opaque/inside, after
+  EXPECT_EQ(stats->directories, 3u);    // /, etc, opaque
+
+  auto f = ReadFlistFile(root_ + "/layer.fl");
+  ASSERT_TRUE(f.ok()) << f.status();
+  for (const Entry& e : f->entries()) EXPECT_EQ(e.path.find(".wh."), std::string::npos) << e.path;
+  EXPECT_EQ(f->Find("/only-whiteouts"), nullptr) << "a whiteout does not create its parent";
+  ASSERT_NE(f->Find("/etc/foo"), nullptr);
+  EXPECT_EQ(*ReadFileContent(*f, *f->Find("/etc/foo"), store), "kept\n");
+  ASSERT_NE(f->Find("/opaque/inside"), nullptr);
+  EXPECT_EQ(f->Find("/opaque")->mode, 0700u);
+  ASSERT_NE(f->Find("/after"), nullptr);
+  EXPECT_EQ(*ReadFileContent(*f, *f->Find("/after"), store), "after\n");
+}
+
+// Only a name that starts with ".wh." is a whiteout.
+TEST_F(TarPackTest, KeepsNamesThatOnlyContainWh) {
+  WriteTar(root_ + "/names.tar.gz", {{"a.wh.b", AE_IFREG, 0644, "x"}, {"wh.c", AE_IFREG, 0644, "y"},
+                                     {".whx", AE_IFREG, 0644, "z"}});
+  DirStore store(root_ + "/store");
+  auto stats = PackTarball(root_ + "/names.tar.gz", root_ + "/names.fl", store, {});
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->regular_files, 3u);
+}
+
+// Member paths are capped at PATH_MAX like an flist entry's; below the cap a
+// deep tree (parents implicit) still packs.
+TEST_F(TarPackTest, RejectsMemberPathsLongerThanPathMax) {
+  std::string deep;
+  for (int i = 0; i < 2000; ++i) deep += "d/";
+  deep += "f";  // 4001 bytes, 2000 implicit directories
+  WriteTar(root_ + "/deep.tar.gz", {{deep, AE_IFREG, 0644, "x"}});
+  DirStore store(root_ + "/store");
+  auto stats = PackTarball(root_ + "/deep.tar.gz", root_ + "/deep.fl", store, {});
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->directories, 2001u);
+  EXPECT_EQ(stats->regular_files, 1u);
+
+  std::string too_long;
+  for (int i = 0; i < 2049; ++i) too_long += "a/";
+  too_long += "f";  // 4099 bytes
+  WriteTar(root_ + "/long.tar.gz", {{"ok", AE_IFREG, 0644, "x"}, {too_long, AE_IFREG, 0644, "y"}});
+  stats = PackTarball(root_ + "/long.tar.gz", root_ + "/long.fl", store, {});
+  ASSERT_FALSE(stats.ok());
+  EXPECT_EQ(stats.status().code(), absl::StatusCode::kInvalidArgument) << stats.status();
+  EXPECT_NE(stats.status().message().find("member path is 4099 bytes, longer than 4096"), std::string::npos)
+      << stats.status().message().substr(stats.status().message().size() - 200);
+  EXPECT_FALSE(fs::exists(root_ + "/long.fl"));
+}
+
 TEST_F(TarPackTest, NotATarball) {
   DirStore store(root_ + "/store");
   EXPECT_FALSE(PackTarball(root_ + "/missing.tar", root_ + "/x.fl", store, {}).ok());

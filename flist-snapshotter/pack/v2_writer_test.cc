@@ -9,6 +9,7 @@
 #include <string>
 
 #include "flist-snapshotter/block/blake2b.h"
+#include "flist-snapshotter/block/block_codec.h"
 #include "flist-snapshotter/flist/flist_reader.h"
 #include "flist-snapshotter/pack/file_content.h"
 #include "flist-snapshotter/store/dir_store.h"
@@ -175,6 +176,100 @@ TEST_F(PackTest, VerifyReportsMissingAndCorruptBlocks) {
   auto content = ReadFileContent(*flist, *multi, store);
   EXPECT_EQ(content.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(content.status().message().find("/multi.bin: block 0"), std::string::npos) << content.status();
+}
+
+// Files naming one stored block with different keys: each (id, key) is
+// checked, so the file with the wrong key is reported, as reading it fails.
+TEST_F(PackTest, VerifyChecksEveryKeyABlockIsNamedWith) {
+  DirStore store(store_dir_);
+  auto shared = EncodeBlock(BlockFormat::kV2, "shared content\n");
+  auto other = EncodeBlock(BlockFormat::kV2, "other content!\n");
+  ASSERT_TRUE(shared.ok() && other.ok());
+  ASSERT_TRUE(store.Put(shared->id, shared->data).ok());
+  FlistBuilder builder(FlistVersion::kV2);
+  Entry good;
+  good.mode = 0644;
+  good.size = 15;
+  good.blocks = {BlockRef{shared->id, shared->key}};
+  Entry wrong_key = good;
+  wrong_key.blocks = {BlockRef{shared->id, other->key}};
+  ASSERT_TRUE(builder.Add(0, "a", good).ok());
+  ASSERT_TRUE(builder.Add(0, "b", wrong_key).ok());
+  ASSERT_TRUE(builder.Add(0, "c", good).ok());  // same (id, key) as /a: checked once
+  const Flist flist = std::move(builder).Finish();
+
+  auto report = VerifyFlistBlocks(flist, store);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->ok());
+  EXPECT_EQ(report->unique_blocks, 2u);
+  EXPECT_EQ(report->corrupt, 1u);
+  EXPECT_EQ(report->missing, 0u);
+  ASSERT_EQ(report->problems.size(), 1u);
+  EXPECT_NE(report->problems[0].find("(/b)"), std::string::npos) << report->problems[0];
+
+  EXPECT_EQ(*ReadFileContent(flist, *flist.Find("/a"), store), "shared content\n");
+  auto b = ReadFileContent(flist, *flist.Find("/b"), store);
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(b.status().message().find("/b: block 0"), std::string::npos) << b.status();
+}
+
+// Readers locate byte N in block N / 512 KiB, so a block list that adds up to
+// the file size but is cut elsewhere is as unreadable as a missing block.
+TEST_F(PackTest, BlocksMustHoldExactly512KiBButTheLast) {
+  DirStore store(store_dir_);
+  const std::string data = RandomBytes(kBlockSize + 1000, 5);
+  auto block = [&](std::string_view plain) {
+    auto b = EncodeBlock(BlockFormat::kV2, plain);
+    EXPECT_TRUE(b.ok());
+    EXPECT_TRUE(store.Put(b->id, b->data).ok());
+    return BlockRef{b->id, b->key};
+  };
+  const BlockRef full = block(std::string_view(data).substr(0, kBlockSize));
+  const BlockRef rest = block(std::string_view(data).substr(kBlockSize));
+  const BlockRef head = block(std::string_view(data).substr(0, 1000));  // cut at 1000, not at 512 KiB
+  const BlockRef tail = block(std::string_view(data).substr(1000));
+  auto file = [](uint64_t size, std::vector<BlockRef> blocks) {
+    Entry e;
+    e.mode = 0644;
+    e.size = size;
+    e.blocks = std::move(blocks);
+    return e;
+  };
+  FlistBuilder builder(FlistVersion::kV2);
+  ASSERT_TRUE(builder.Add(0, "1-good", file(data.size(), {full, rest})).ok());
+  ASSERT_TRUE(builder.Add(0, "2-head-alone", file(1000, {head})).ok());  // a short last block is fine
+  ASSERT_TRUE(builder.Add(0, "3-shifted", file(data.size(), {head, tail})).ok());
+  ASSERT_TRUE(builder.Add(0, "4-long-last", file(kBlockSize + 500, {full, tail})).ok());
+  ASSERT_TRUE(builder.Add(0, "5-no-blocks", file(10, {})).ok());
+  const Flist flist = std::move(builder).Finish();
+
+  auto report = VerifyFlistBlocks(flist, store);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->ok());
+  EXPECT_EQ(report->unique_blocks, 4u);
+  EXPECT_EQ(report->corrupt, 0u);
+  EXPECT_EQ(report->missing, 0u);
+  EXPECT_EQ(report->incomplete_files, 1u);
+  EXPECT_EQ(report->misaligned_files, 2u);
+  ASSERT_EQ(report->problems.size(), 3u);
+  EXPECT_EQ(report->problems[0], "misaligned /3-shifted: block 0 decodes to 1000 bytes, expected 524288");
+  EXPECT_EQ(report->problems[1], "misaligned /4-long-last: block 1 decodes to 524288 bytes, expected 500");
+  EXPECT_EQ(report->problems[2], "incomplete /5-no-blocks: 0 blocks for 10 bytes");
+
+  EXPECT_TRUE(*ReadFileContent(flist, *flist.Find("/1-good"), store) == data);
+  EXPECT_TRUE(*ReadFileContent(flist, *flist.Find("/2-head-alone"), store) == data.substr(0, 1000));
+  auto shifted = ReadFileContent(flist, *flist.Find("/3-shifted"), store);
+  EXPECT_EQ(shifted.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(shifted.status().message().find("/3-shifted: block 0: decodes to 1000 bytes, expected 524288"),
+            std::string::npos)
+      << shifted.status();
+  auto long_last = ReadFileContent(flist, *flist.Find("/4-long-last"), store);
+  EXPECT_EQ(long_last.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(long_last.status().message().find("/4-long-last: block 1:"), std::string::npos) << long_last.status();
+  auto no_blocks = ReadFileContent(flist, *flist.Find("/5-no-blocks"), store);
+  EXPECT_EQ(no_blocks.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(no_blocks.status().message().find("/5-no-blocks: 0 blocks for 10 bytes, expected 1"), std::string::npos)
+      << no_blocks.status();
 }
 
 TEST_F(PackTest, FailsCleanlyOnMissingSource) {
