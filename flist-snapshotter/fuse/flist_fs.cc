@@ -308,8 +308,10 @@ void FlistFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_
       ++read_errors_;
       return (void)fuse_reply_err(req, EIO);
     }
-    auto n = cache_->ReadBlock(e->blocks[block], format_, *store_, pos % kBlockSize, buf.get() + done,
-                               want - done);
+    // Never past the block's 512 KiB slot: a block that decodes longer (a malformed flist) must not
+    // serve its extra bytes as the next block's; one that decodes shorter ends in EIO below.
+    const size_t in_slot = std::min<size_t>(want - done, kBlockSize - pos % kBlockSize);
+    auto n = cache_->ReadBlock(e->blocks[block], format_, *store_, pos % kBlockSize, buf.get() + done, in_slot);
     if (!n.ok() || *n == 0) {
       ++read_errors_;
       if (uint64_t held_back = 0; read_error_log_.Allow(e->blocks[block].id, RepeatLimiter::Clock::now(), &held_back)) {
@@ -343,7 +345,8 @@ bool FlistFs::ReplyFromCacheFiles(fuse_req_t req, const Entry& e, uint64_t offse
   size_t done = 0;
   while (done < want) {
     const uint64_t pos = offset + done;
-    auto range = cache_->OpenCachedRange(e.blocks[pos / kBlockSize], pos % kBlockSize, want - done);
+    auto range = cache_->OpenCachedRange(e.blocks[pos / kBlockSize], pos % kBlockSize,
+                                         std::min<size_t>(want - done, kBlockSize - pos % kBlockSize));
     if (!range.ok() || range->len == 0) {
       if (range.ok()) close(range->fd);
       close_all();

@@ -636,6 +636,52 @@ TEST_F(FlistMountTest, ServesV1Blocks) {
   EXPECT_EQ(counting_->gets, 2);
 }
 
+// Blocks hold 512 KiB each but the last. A malformed flist whose block decodes longer must not
+// have its extra bytes served as the next block's, and one that decodes shorter is EIO where its
+// bytes are missing, on the copying path and on the splice path from cache files alike.
+TEST_F(FlistMountTest, BlocksOffTheStrideAreNeverServedAsOtherBytes) {
+  const std::string store_dir = root_ + "/store";
+  fs::create_directories(store_dir);
+  dir_store_ = std::make_unique<DirStore>(store_dir);
+  counting_ = std::make_unique<CountingStore>(*dir_store_);
+  const std::string content = RandomBytes(2 * kBlockSize, 12);
+  const std::string longer = RandomBytes(kBlockSize + 4096, 13);
+  auto block = [&](std::string_view plain) {
+    auto enc = EncodeBlock(BlockFormat::kV2, plain);
+    EXPECT_TRUE(enc.ok());
+    EXPECT_TRUE(dir_store_->Put(enc->id, enc->data).ok());
+    return BlockRef{enc->id, enc->key};
+  };
+  auto file = [](uint64_t size, std::vector<BlockRef> blocks) {
+    Entry e;
+    e.type = EntryType::kRegular;
+    e.mode = 0644;
+    e.size = size;
+    e.blocks = std::move(blocks);
+    return e;
+  };
+  FlistBuilder builder(FlistVersion::kV2);
+  builder.root().mode = 0755;
+  // Block 0 decodes 4 KiB too long; block 1 is right.
+  ASSERT_TRUE(builder.Add(0, "long.bin", file(content.size(), {block(longer), block(content.substr(kBlockSize))})).ok());
+  // Block 0 decodes 4 KiB too short.
+  ASSERT_TRUE(builder.Add(0, "short.bin", file(content.size(), {block(content.substr(0, kBlockSize - 4096)),
+                                                               block(content.substr(kBlockSize))}))
+                  .ok());
+  flist_ = std::make_shared<const Flist>(std::move(builder).Finish());
+  Mount(0);
+  for (int pass = 0; pass < 2; ++pass) {  // fetched, then from the cache files
+    SCOPED_TRACE(pass == 0 ? "fetched" : "cached");
+    DropPageCache("/long.bin");
+    DropPageCache("/short.bin");
+    // Across the boundary: block 0's first 512 KiB, then block 1 (not block 0's extra 4 KiB).
+    EXPECT_TRUE(PRead("/long.bin", kBlockSize - 8192, 16384) ==
+                longer.substr(kBlockSize - 8192, 8192) + content.substr(kBlockSize, 8192));
+    EXPECT_EQ(PRead("/short.bin", kBlockSize - 4096, 4096), "<read failed>");
+    EXPECT_EQ(PRead("/short.bin", kBlockSize, 4096), content.substr(kBlockSize, 4096));
+  }
+}
+
 TEST_F(FlistMountTest, RealFixtureTreeMatchesTheModel) {
   auto flist = ReadFlistFile(testing::FixturePath("alpine-latest.fl"));
   if (!flist.ok()) GTEST_SKIP() << "fixture missing: " << flist.status();
