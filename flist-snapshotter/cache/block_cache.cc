@@ -78,8 +78,19 @@ bool IsHexName(const char* name) {
 struct CachedFile {
   std::string name;  // hex id
   uint64_t bytes;
-  int64_t used;  // max(atime, mtime), seconds
+  int64_t used;  // FileUsed
 };
+
+int64_t Nanos(const struct timespec& t) { return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; }
+
+// When a block file was last used as far as its times tell (see NoteHit), in
+// nanoseconds since the epoch, like NowNanos.
+int64_t FileUsed(const struct stat& st) { return std::max(Nanos(st.st_atim), Nanos(st.st_mtim)); }
+
+int64_t NowNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // A temp file is another process's write in progress when its pid (".tmp-<hex>-<pid>-<n>")
 // is alive and it is recent; anything else was left by a crash.
@@ -114,8 +125,7 @@ std::vector<CachedFile> ListCachedFiles(const std::string& root, const char* tem
       }
       if (!IsHexName(f->d_name)) continue;
       if (lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-      found.push_back(CachedFile{f->d_name, static_cast<uint64_t>(st.st_size),
-                                 std::max<int64_t>(st.st_atime, st.st_mtime)});
+      found.push_back(CachedFile{f->d_name, static_cast<uint64_t>(st.st_size), FileUsed(st)});
     }
     closedir(dir);
   }
@@ -162,23 +172,44 @@ void BlockCache::WaitForIndex() {
 }
 
 void BlockCache::IndexExisting() {
-  const std::vector<CachedFile> files = ListCachedFiles(options_.dir, kTempPrefix);  // oldest first
-  std::lock_guard<std::mutex> lock(mu_);
-  // Newest first, each behind the ones before it and behind what this process
-  // stored meanwhile, so the order stays oldest-last.
-  for (auto it = files.rbegin(); it != files.rend(); ++it) lru_.InsertOldest(it->name, it->bytes);
-  absl::Status s = ledger_->Update([&](uint64_t& total) { EvictLocked(total, ""); });
+  const absl::StatusOr<SharedLedger::State> before = ledger_->ReadState();
+  const std::vector<CachedFile> files = ListCachedFiles(options_.dir, kTempPrefix);
+  uint64_t counted = 0;
+  for (const CachedFile& f : files) counted += f.bytes;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // What this process stored or hit meanwhile is known, and newer.
+    for (const CachedFile& f : files) {
+      if (!lru_.Contains(f.name)) lru_.Insert(f.name, f.bytes, f.used);
+    }
+  }
+  absl::Status s = ledger_->Update([&](uint64_t& total, uint64_t updates) {
+    // Every store and eviction (of any process) updates the ledger under its
+    // lock. With none since the walk began, the walk counted exactly what the
+    // total must be, so it corrects a total left wrong by a process killed
+    // between changing the directory and writing the total. With some, the
+    // walk may have missed them: the total stays until a later count.
+    if (before.ok() && updates == before->updates && total != counted) {
+      FLINT_LOG(WARN) << "block cache: the ledger of " << options_.dir << " said " << total
+                      << " bytes, its blocks take " << counted << "; corrected";
+      total = counted;
+    }
+    EvictLocked(total, "");
+  });
   if (!s.ok()) FLINT_LOG(WARN) << "block cache: " << s.message();
 }
 
 absl::Status BlockCache::Scan() {
-  std::lock_guard<std::mutex> lock(mu_);
   // Under the ledger lock, so no other process stores or evicts mid-count.
   return ledger_->Update([&](uint64_t& total) {
     total = 0;
-    for (const CachedFile& f : ListCachedFiles(options_.dir, kTempPrefix)) {
-      lru_.Insert(f.name, f.bytes);  // oldest first, so it ends up last
-      total += f.bytes;
+    const std::vector<CachedFile> files = ListCachedFiles(options_.dir, kTempPrefix);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const CachedFile& f : files) {
+        lru_.Insert(f.name, f.bytes, f.used);
+        total += f.bytes;
+      }
     }
     EvictLocked(total, "");
   });
@@ -193,7 +224,32 @@ void BlockCache::EvictLocked(uint64_t& total, const std::string& keep) {
   };
   std::string name;
   uint64_t bytes = 0;
-  while (total > options_.max_bytes && lru_.PopOldest(keep, &name, &bytes)) remove(name, bytes);
+  int64_t used = 0;
+  // Other processes' hits show only in the file's times (NoteHit), not in this
+  // process's order: an entry whose file was used since this process last saw
+  // it goes back in line at that time instead of being evicted. Stat-ing here,
+  // not on every hit, keeps that cost off the read path. The requeues are
+  // bounded so that this ends even while other processes keep touching files.
+  size_t requeues_left = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    requeues_left = lru_.size();
+  }
+  while (total > options_.max_bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!lru_.PopOldest(keep, &name, &bytes, &used)) break;
+    }
+    struct stat st {};
+    if (requeues_left > 0 && stat(absl::StrCat(options_.dir, "/", name.substr(0, 2), "/", name).c_str(), &st) == 0 &&
+        FileUsed(st) > used) {
+      --requeues_left;
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!lru_.Contains(name)) lru_.Insert(name, bytes, FileUsed(st));  // else a hit meanwhile put it back, newer
+      continue;
+    }
+    remove(name, bytes);
+  }
   if (total <= options_.max_bytes) return;
   // The rest belongs to other processes (written after we scanned): go by the disk.
   const std::vector<CachedFile> files = ListCachedFiles(options_.dir, kTempPrefix);
@@ -202,14 +258,19 @@ void BlockCache::EvictLocked(uint64_t& total, const std::string& keep) {
   for (const CachedFile& f : files) {
     if (total <= options_.max_bytes) break;
     if (f.name == keep) continue;
-    lru_.Erase(f.name);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      lru_.Erase(f.name);
+    }
     remove(f.name, f.bytes);
   }
 }
 
 void BlockCache::RemoveFile(const std::string& hex, uint64_t bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
-  lru_.Erase(hex);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    lru_.Erase(hex);
+  }
   absl::Status s = ledger_->Update([&](uint64_t& total) {
     if (unlink(absl::StrCat(options_.dir, "/", hex.substr(0, 2), "/", hex).c_str()) == 0) {
       total -= std::min(total, bytes);
@@ -235,11 +296,6 @@ void BlockCache::AdviseWillNeed(std::string_view id) const {
 bool BlockCache::Contains(std::string_view id) const {
   std::lock_guard<std::mutex> lock(mu_);
   return lru_.Contains(HexEncode(id));
-}
-
-void BlockCache::Touch(const std::string& hex) {
-  std::lock_guard<std::mutex> lock(mu_);
-  lru_.Touch(hex);
 }
 
 absl::Status BlockCache::OpenChecked(const BlockRef& ref, int* fd_out, uint64_t* length, struct stat* st) {
@@ -279,8 +335,9 @@ void BlockCache::NoteHit(const std::string& hex, int fd, const struct stat& st) 
     const struct timespec times[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
     futimens(fd, times);
   }
+  const int64_t now = NowNanos();
   std::lock_guard<std::mutex> lock(mu_);
-  if (!lru_.Touch(hex)) lru_.Insert(hex, static_cast<uint64_t>(st.st_size));  // written by another process
+  if (!lru_.Touch(hex, now)) lru_.Insert(hex, static_cast<uint64_t>(st.st_size), now);  // written by another process
 }
 
 absl::StatusOr<size_t> BlockCache::ReadCached(const BlockRef& ref, uint64_t offset, char* out, size_t len,
@@ -357,27 +414,32 @@ absl::Status BlockCache::Store(const BlockRef& ref, const std::string& plain) {
     return status;
   }
   const uint64_t bytes = header.size() + plain.size();
-  std::lock_guard<std::mutex> lock(mu_);
   // link, not rename: when another process stored the block meanwhile, its
   // file stays and is counted once. Linking under the ledger lock keeps every
   // file either counted or not yet visible to another process's recount.
   absl::Status linked = absl::OkStatus();
   absl::Status ledger = ledger_->Update([&](uint64_t& total) {
-    if (link(temp.c_str(), final_path.c_str()) != 0) {
-      if (errno == EEXIST) return;
+    bool added = link(temp.c_str(), final_path.c_str()) == 0;
+    if (!added && errno != EEXIST) {
       // A filesystem without hard links: rename (a block stored by another
       // process at the same moment is then counted twice until the next scan).
       if ((errno != EPERM && errno != EOPNOTSUPP) || rename(temp.c_str(), final_path.c_str()) != 0) {
         linked = ErrnoStatus("link", temp);
         return;
       }
+      added = true;
     }
-    total += bytes;
-    EvictLocked(total, hex);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      lru_.Insert(hex, bytes, NowNanos());
+    }
+    if (added) {
+      total += bytes;
+      EvictLocked(total, hex);
+    }
   });
   unlink(temp.c_str());
   if (!linked.ok()) return linked;
-  lru_.Insert(hex, bytes);
   return ledger;
 }
 

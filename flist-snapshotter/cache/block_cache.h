@@ -16,10 +16,11 @@
 // it: a SharedLedger (<dir>/.ledger, flock-protected) holds the total. Above
 // the limit a process evicts from its in-memory LRU first (rebuilt at Open()
 // from every file there, ordered by atime/mtime, and fed by hits on files
-// other processes wrote); when that runs out, a scan of the directory evicts
-// the oldest files (mtime, refreshed at most once a minute per hit) and
-// recounts the total. Concurrent requests for one block share a single store
-// fetch ("single flight").
+// other processes wrote); an entry whose file another process used since
+// (mtime, refreshed at most once a minute per hit) is put back in line at that
+// time instead. When the LRU runs out, a scan of the directory evicts the
+// oldest files and recounts the total. Concurrent requests for one block share
+// a single store fetch ("single flight").
 #pragma once
 
 #include <sys/stat.h>
@@ -141,11 +142,12 @@ class BlockCache {
   explicit BlockCache(BlockCacheOptions options) : options_(std::move(options)) {}
   // Counts the directory into the ledger and indexes it, under the ledger lock.
   absl::Status Scan();
-  // Indexes the directory without the ledger lock (its total is trusted), as
-  // the least recently used entries; then evicts if the total is over the limit.
+  // Indexes the directory without the ledger lock; then, under it, corrects
+  // the total from that count if no store or eviction happened meanwhile, and
+  // evicts if the total is over the limit.
   void IndexExisting();
-  // With mu_ held and the ledger locked: evicts until `total` fits the limit,
-  // never removing `keep`.
+  // With the ledger locked (and mu_ not held): evicts until `total` fits the
+  // limit, never removing `keep`.
   void EvictLocked(uint64_t& total, const std::string& keep);
   // Removes a block file; its size leaves the ledger if this call removed it.
   void RemoveFile(const std::string& hex, uint64_t bytes);
@@ -179,12 +181,13 @@ class BlockCache {
   absl::Status Store(const BlockRef& ref, const std::string& plain);
   // Store(), with a failure counted and logged: the block is still served.
   void StoreFetched(const BlockRef& ref, const std::string& plain);
-  void Touch(const std::string& hex);
 
   BlockCacheOptions options_;
 
   std::unique_ptr<SharedLedger> ledger_;
-  mutable std::mutex mu_;  // guards lru_ and flights_; taken before the ledger
+  // Guards lru_, flights_ and slow_failures_. Never held while taking the
+  // ledger: another process may hold that for a while, and hits must not wait.
+  mutable std::mutex mu_;
   LruIndex lru_;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;  // by id+key
   struct SlowFailure {

@@ -10,7 +10,10 @@
 #include <atomic>
 #include <barrier>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -164,8 +167,7 @@ TEST_F(BlockCacheTest, WaitersGetTheBlockBeforeItIsWrittenToDisk) {
   const std::string hex = HexEncode(ref.id);
   const std::string block_file = root_ + "/cache/" + hex.substr(0, 2) + "/" + hex;
   // Holding the ledger lock stalls the fetching thread where it links the
-  // block file into place, i.e. after the fetch and before the block is on disk
-  // (it then holds the cache's mutex too, so no other reader can start meanwhile).
+  // block file into place, i.e. after the fetch and before the block is on disk.
   const int ledger_fd = open((root_ + "/cache/.ledger").c_str(), O_RDWR | O_CLOEXEC);
   ASSERT_GE(ledger_fd, 0);
   ASSERT_EQ(flock(ledger_fd, LOCK_EX), 0);
@@ -199,6 +201,46 @@ TEST_F(BlockCacheTest, WaitersGetTheBlockBeforeItIsWrittenToDisk) {
   EXPECT_EQ(store_->gets, 1);
   EXPECT_TRUE(std::filesystem::exists(block_file));
   EXPECT_TRUE(cache->Contains(ref.id));
+}
+
+// Another process holding the ledger (storing or evicting) stalls this
+// process's stores, but not its hits.
+TEST_F(BlockCacheTest, HitsDoNotWaitForTheLedger) {
+  const std::string plain = RandomBytes(50000, 140);
+  const BlockRef cached = AddBlock(plain);
+  const BlockRef fetched = AddBlock(RandomBytes(50000, 141));
+  auto cache = OpenCache();
+  ASSERT_TRUE(cache->GetBlock(cached, BlockFormat::kV2, *store_).ok());
+  const int ledger_fd = open((root_ + "/cache/.ledger").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(ledger_fd, 0);
+  ASSERT_EQ(flock(ledger_fd, LOCK_EX), 0);
+  absl::Status prefetched = absl::UnknownError("not run");
+  std::thread storing([&] { prefetched = cache->Prefetch(fetched, BlockFormat::kV2, *store_); });
+  // The store writes its temp file just before it takes the ledger.
+  const std::string sub = root_ + "/cache/" + HexEncode(fetched.id).substr(0, 2);
+  auto temp_written = [&] {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(sub, ec)) {
+      if (e.path().filename().string().starts_with(".tmp-")) return true;
+    }
+    return false;
+  };
+  for (int i = 0; i < 2500 && !temp_written(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const bool store_waiting = temp_written();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // for it to reach the lock
+  auto hit = std::async(std::launch::async, [&] { return cache->GetBlock(cached, BlockFormat::kV2, *store_); });
+  const bool hit_done = hit.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  flock(ledger_fd, LOCK_UN);
+  storing.join();
+  close(ledger_fd);
+  EXPECT_TRUE(store_waiting);
+  ASSERT_TRUE(hit_done) << "a hit waited for the ledger lock";
+  auto got = hit.get();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, plain);
+  EXPECT_TRUE(prefetched.ok()) << prefetched;
+  EXPECT_TRUE(cache->Contains(fetched.id));
+  EXPECT_EQ(store_->gets, 2);
 }
 
 TEST_F(BlockCacheTest, EvictsLeastRecentlyUsedAboveLimit) {
@@ -261,9 +303,9 @@ TEST_F(BlockCacheTest, ReopenEvictsDownToTheLimit) {
   EXPECT_EQ(cache->stats().evictions, 2u);
 }
 
-// Opening a cache whose ledger holds a total trusts it and indexes the files
+// Opening a cache whose ledger holds a total takes it and indexes the files
 // off the caller's path; without a ledger the directory is counted at once.
-TEST_F(BlockCacheTest, ReopenTrustsTheLedgerAndRecountsWithoutOne) {
+TEST_F(BlockCacheTest, ReopenIndexesInTheBackgroundAndRecountsWithoutALedger) {
   std::vector<BlockRef> refs;
   {
     auto cache = OpenCache();
@@ -283,18 +325,189 @@ TEST_F(BlockCacheTest, ReopenTrustsTheLedgerAndRecountsWithoutOne) {
     EXPECT_TRUE(cache->GetBlock(refs[0], BlockFormat::kV2, *store_).ok());
     EXPECT_EQ(store_->gets, 3);
   }
-  // The total is taken as it stands, not recounted (a crash between storing and
-  // counting a block leaves it low until an eviction recounts the directory).
-  {
-    ASSERT_TRUE(SharedLedger::Open(cache_dir + "/.ledger").value()->Update([&](uint64_t& total) { total = on_disk - 100; }).ok());
-    auto cache = OpenCache();
-    EXPECT_EQ(cache->stats().shared_bytes, on_disk - 100);
-  }
   // A ledger that lost its total (deleted) is rebuilt from the directory when opened.
   ASSERT_TRUE(std::filesystem::remove(cache_dir + "/.ledger"));
   auto cache = OpenCache();
   EXPECT_EQ(cache->stats().shared_bytes, on_disk);
   EXPECT_EQ(cache->stats().cached_blocks, 3u);
+}
+
+void SetLedgerTotal(const std::string& cache_dir, uint64_t value) {
+  auto ledger = SharedLedger::Open(cache_dir + "/.ledger");
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  ASSERT_TRUE((*ledger)->Update([&](uint64_t& total) { total = value; }).ok());
+}
+
+// A process killed inside a ledger update (after linking a block, before
+// writing the total; or after evicting) leaves the total wrong. The walk that
+// indexes the directory at the next Open corrects it.
+TEST_F(BlockCacheTest, OpenCorrectsALedgerLeftWrongByACrash) {
+  std::vector<BlockRef> refs;
+  {
+    auto cache = OpenCache();
+    for (uint32_t i = 0; i < 3; ++i) {
+      refs.push_back(AddBlock(RandomBytes(100000, 110 + i)));
+      ASSERT_TRUE(cache->GetBlock(refs.back(), BlockFormat::kV2, *store_).ok());
+    }
+  }
+  const std::string cache_dir = root_ + "/cache";
+  const uint64_t on_disk = BlockFileBytes(cache_dir);
+  ASSERT_EQ(on_disk, 3 * 100048u);
+
+  // Too high: the limit fits the directory, so nothing may be evicted.
+  SetLedgerTotal(cache_dir, on_disk + 100048);
+  {
+    auto cache = OpenCache(on_disk);
+    cache->WaitForIndex();
+    EXPECT_EQ(cache->stats().shared_bytes, on_disk);
+    EXPECT_EQ(cache->stats().evictions, 0u);
+    EXPECT_EQ(SharedLedger::ReadFile(cache_dir + "/.ledger").value(), on_disk);
+  }
+
+  // Too low: the directory is over the limit, which only a corrected total shows.
+  SetLedgerTotal(cache_dir, on_disk - 100048);
+  auto cache = OpenCache(250000);
+  cache->WaitForIndex();
+  EXPECT_EQ(cache->stats().evictions, 1u);
+  EXPECT_EQ(BlockFileBytes(cache_dir), 2 * 100048u);
+  EXPECT_EQ(cache->stats().shared_bytes, BlockFileBytes(cache_dir));
+}
+
+// Blocks stored by another instance while an Open walks the directory are not
+// lost from the total by that Open's correction.
+TEST_F(BlockCacheTest, OpenDoesNotLoseStoresMadeWhileItCounts) {
+  const std::string cache_dir = root_ + "/cache";
+  // Many files, so that the walk takes long enough for stores to land in it.
+  for (int i = 0; i < 2000; ++i) {
+    char name[65];
+    std::snprintf(name, sizeof name, "%02x%062x", i % 256, i);
+    std::filesystem::create_directories(cache_dir + "/" + std::string(name, 2));
+    std::ofstream(cache_dir + "/" + std::string(name, 2) + "/" + name) << std::string(100, 'x');
+  }
+  std::vector<BlockRef> refs;
+  for (uint32_t i = 0; i < 60; ++i) refs.push_back(AddBlock(RandomBytes(5000, 200 + i)));
+  auto writer = OpenCache();  // no ledger yet: counts the directory
+  // The ledger against the disk, both under the ledger lock (no store halfway).
+  auto ledger_matches_disk = [&] {
+    uint64_t total_seen = 0, on_disk = 0;
+    EXPECT_TRUE(SharedLedger::Open(cache_dir + "/.ledger").value()->Update([&](uint64_t& total) {
+      total_seen = total;
+      on_disk = BlockFileBytes(cache_dir);
+    }).ok());
+    return total_seen == on_disk;
+  };
+  ASSERT_TRUE(ledger_matches_disk());
+  std::atomic<bool> done{false};
+  std::thread storing([&] {
+    for (const BlockRef& ref : refs) {
+      if (!writer->GetBlock(ref, BlockFormat::kV2, *store_).ok()) ADD_FAILURE() << "block not served";
+    }
+    done = true;
+  });
+  int opens = 0;
+  bool matched = true;
+  while (matched && (!done || opens == 0)) {
+    auto cache = OpenCache();
+    cache->WaitForIndex();
+    ++opens;
+    matched = ledger_matches_disk();
+  }
+  storing.join();
+  EXPECT_TRUE(matched) << "after open " << opens;
+  EXPECT_TRUE(ledger_matches_disk());
+}
+
+TEST_F(BlockCacheTest, LedgerCountsUpdatesOfEveryInstance) {
+  const std::string path = root_ + "/ledger";
+  auto one = SharedLedger::Open(path);
+  auto two = SharedLedger::Open(path);
+  ASSERT_TRUE(one.ok() && two.ok());
+  EXPECT_TRUE((*one)->fresh());
+  ASSERT_TRUE((*one)->Update([](uint64_t& total) { total += 10; }).ok());
+  ASSERT_TRUE((*two)->Update([](uint64_t&) {}).ok());  // an update that kept the total still counts
+  uint64_t seen = 99;
+  ASSERT_TRUE((*two)->Update([&](uint64_t& total, uint64_t updates) {
+                    seen = updates;
+                    total += 5;
+                  }).ok());
+  EXPECT_EQ(seen, 2u);
+  auto state = (*one)->ReadState();
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->total, 15u);
+  EXPECT_EQ(state->updates, 3u);
+  EXPECT_EQ(SharedLedger::ReadFile(path).value(), 15u);
+  EXPECT_FALSE(SharedLedger::Open(path).value()->fresh());
+}
+
+void SetFileTimes(const std::string& path, std::chrono::seconds ago) {
+  const struct timespec t {std::time(nullptr) - ago.count(), 0};
+  const struct timespec times[2] = {t, t};
+  ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, 0), 0) << path << ": " << strerror(errno);
+}
+
+// Two flist-mount processes on one cache, both opened after its blocks were
+// stored: one of them keeps reading block 0, the other stores a block that
+// takes the cache over its limit. In the storing instance's own order block 0
+// is the oldest, but it is the one in use; the cold block 1 must go instead.
+TEST_F(BlockCacheTest, EvictionSparesABlockAnotherInstanceKeepsUsing) {
+  std::vector<BlockRef> refs;
+  for (uint32_t i = 0; i < 4; ++i) refs.push_back(AddBlock(RandomBytes(100000, 120 + i)));
+  {
+    auto cache = OpenCache();
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(cache->GetBlock(refs[i], BlockFormat::kV2, *store_).ok());
+  }
+  auto path = [&](int i) { return root_ + "/cache/" + HexEncode(refs[i].id).substr(0, 2) + "/" + HexEncode(refs[i].id); };
+  SetFileTimes(path(0), std::chrono::hours(3));
+  SetFileTimes(path(1), std::chrono::hours(2));
+  SetFileTimes(path(2), std::chrono::hours(1));
+  constexpr uint64_t kLimit = 350000;  // three blocks with their headers
+  auto storing = OpenCache(kLimit);
+  auto reading = OpenCache(kLimit);
+  storing->WaitForIndex();
+  reading->WaitForIndex();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(reading->GetBlock(refs[0], BlockFormat::kV2, *store_).ok());
+  EXPECT_EQ(store_->gets, 3);
+
+  ASSERT_TRUE(storing->GetBlock(refs[3], BlockFormat::kV2, *store_).ok());
+  EXPECT_TRUE(std::filesystem::exists(path(0)));
+  EXPECT_FALSE(std::filesystem::exists(path(1)));
+  EXPECT_TRUE(std::filesystem::exists(path(2)));
+  EXPECT_TRUE(std::filesystem::exists(path(3)));
+  EXPECT_EQ(storing->stats().evictions, 1u);
+  EXPECT_TRUE(storing->Contains(refs[0].id));
+  EXPECT_LE(BlockFileBytes(root_ + "/cache"), kLimit);
+  EXPECT_EQ(storing->stats().shared_bytes, BlockFileBytes(root_ + "/cache"));
+  // The reader still hits it.
+  ASSERT_TRUE(reading->GetBlock(refs[0], BlockFormat::kV2, *store_).ok());
+  EXPECT_EQ(store_->gets, 4);
+}
+
+// An entry another process used goes back in line at the time it was used,
+// not ahead of what this process used after that.
+TEST_F(BlockCacheTest, ABlockUsedElsewhereIsRequeuedAtThatTime) {
+  std::vector<BlockRef> refs;
+  for (uint32_t i = 0; i < 5; ++i) refs.push_back(AddBlock(RandomBytes(100000, 130 + i)));
+  {
+    auto cache = OpenCache();
+    for (int i = 0; i < 2; ++i) ASSERT_TRUE(cache->GetBlock(refs[i], BlockFormat::kV2, *store_).ok());
+  }
+  auto path = [&](int i) { return root_ + "/cache/" + HexEncode(refs[i].id).substr(0, 2) + "/" + HexEncode(refs[i].id); };
+  SetFileTimes(path(0), std::chrono::hours(3));
+  SetFileTimes(path(1), std::chrono::hours(2));
+  auto cache = OpenCache(350000);  // three blocks with their headers
+  cache->WaitForIndex();
+  ASSERT_TRUE(cache->GetBlock(refs[2], BlockFormat::kV2, *store_).ok());
+  // As if another process had read block 0 after this one opened (when block
+  // 0 was 3 h old) but before this one stored block 2.
+  SetFileTimes(path(0), std::chrono::minutes(30));
+  ASSERT_TRUE(cache->GetBlock(refs[3], BlockFormat::kV2, *store_).ok());  // requeues 0, evicts 1
+  EXPECT_TRUE(std::filesystem::exists(path(0)));
+  EXPECT_FALSE(std::filesystem::exists(path(1)));
+  ASSERT_TRUE(cache->GetBlock(refs[4], BlockFormat::kV2, *store_).ok());  // 0 is older than 2 and 3
+  EXPECT_FALSE(std::filesystem::exists(path(0)));
+  EXPECT_TRUE(std::filesystem::exists(path(2)));
+  EXPECT_TRUE(std::filesystem::exists(path(3)));
+  EXPECT_EQ(cache->stats().evictions, 2u);
 }
 
 // A full cache disk: blocks are still served (from the fetch), counted as not stored, and the
@@ -515,15 +728,37 @@ TEST_F(BlockCacheTest, ConcurrentInstancesKeepTheLedgerExact) {
 
 TEST(LruIndexTest, OrdersByUseAndKeepsTheNamedEntry) {
   LruIndex lru;
-  lru.Insert("a", 10);
-  lru.Insert("b", 10);
-  lru.Insert("c", 10);
-  EXPECT_TRUE(lru.Touch("a"));
-  EXPECT_FALSE(lru.Touch("zz"));
+  lru.Insert("a", 10, 100);
+  lru.Insert("b", 10, 100);
+  lru.Insert("c", 10, 300);
+  EXPECT_TRUE(lru.Touch("a", 300));  // same time as c, but later
+  EXPECT_FALSE(lru.Touch("zz", 400));
   auto evicted = lru.EvictTo(15, "b");
   EXPECT_EQ(evicted, (std::vector<std::string>{"c", "a"}));
   EXPECT_EQ(lru.bytes(), 10u);
   EXPECT_TRUE(lru.Contains("b"));
+}
+
+TEST(LruIndexTest, OrdersByTimeNotByInsertion) {
+  LruIndex lru;
+  lru.Insert("new", 1, 500);
+  lru.Insert("old", 2, 100);
+  lru.Insert("middle", 3, 300);
+  std::string name;
+  uint64_t bytes = 0;
+  int64_t used = 0;
+  ASSERT_TRUE(lru.PopOldest("", &name, &bytes, &used));
+  EXPECT_EQ(name, "old");
+  EXPECT_EQ(bytes, 2u);
+  EXPECT_EQ(used, 100);
+  lru.Insert("old", 2, 400);  // requeued at the time it was used
+  ASSERT_TRUE(lru.PopOldest("", &name, &bytes, &used));
+  EXPECT_EQ(name, "middle");
+  ASSERT_TRUE(lru.PopOldest("", &name, &bytes, &used));
+  EXPECT_EQ(name, "old");
+  EXPECT_EQ(used, 400);
+  EXPECT_EQ(lru.size(), 1u);
+  EXPECT_EQ(lru.bytes(), 1u);
 }
 
 }  // namespace

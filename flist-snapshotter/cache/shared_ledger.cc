@@ -17,18 +17,24 @@ absl::Status ErrnoError(std::string_view what, const std::string& path) {
   return absl::InternalError(absl::StrCat("cache ledger: ", std::string(what), " ", path, ": ", std::strerror(errno)));
 }
 
-// Little-endian u64; a short or empty file (new, or torn by a crash) reads as 0.
-uint64_t ReadTotal(int fd) {
+// Little-endian u64 at `offset`; a short or empty file (new, written by an
+// older version, or torn by a crash) reads as 0.
+uint64_t ReadU64(int fd, off_t offset) {
   unsigned char b[8] = {};
-  if (pread(fd, b, sizeof b, 0) != static_cast<ssize_t>(sizeof b)) return 0;
+  if (pread(fd, b, sizeof b, offset) != static_cast<ssize_t>(sizeof b)) return 0;
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | b[i];
   return v;
 }
 
-bool WriteTotal(int fd, uint64_t v) {
-  unsigned char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>((v >> (8 * i)) & 0xff);
+uint64_t ReadTotal(int fd) { return ReadU64(fd, 0); }
+
+bool WriteState(int fd, uint64_t total, uint64_t updates) {
+  unsigned char b[16];
+  for (int i = 0; i < 8; ++i) {
+    b[i] = static_cast<unsigned char>((total >> (8 * i)) & 0xff);
+    b[8 + i] = static_cast<unsigned char>((updates >> (8 * i)) & 0xff);
+  }
   return pwrite(fd, b, sizeof b, 0) == static_cast<ssize_t>(sizeof b);
 }
 
@@ -61,13 +67,19 @@ absl::StatusOr<std::unique_ptr<SharedLedger>> SharedLedger::Open(const std::stri
 SharedLedger::~SharedLedger() { close(fd_); }
 
 absl::Status SharedLedger::Update(const std::function<void(uint64_t& total)>& fn) {
+  return Update([&](uint64_t& total, uint64_t) { fn(total); });
+}
+
+absl::Status SharedLedger::Update(const std::function<void(uint64_t& total, uint64_t updates)>& fn) {
   std::lock_guard<std::mutex> guard(mu_);
   FileLock lock(fd_);
   if (!lock.ok()) return ErrnoError("lock", path_);
   uint64_t total = ReadTotal(fd_);
-  const uint64_t before = total;
-  fn(total);
-  if (total != before && !WriteTotal(fd_, total)) return ErrnoError("write", path_);
+  const uint64_t updates = ReadU64(fd_, 8);
+  fn(total, updates);
+  // Counted even when the total stays: `fn` may have changed the directory
+  // (say, evicted a block while the total was already 0).
+  if (!WriteState(fd_, total, updates + 1)) return ErrnoError("write", path_);
   return absl::OkStatus();
 }
 
@@ -87,10 +99,16 @@ absl::StatusOr<uint64_t> SharedLedger::ReadFile(const std::string& path) {
 }
 
 absl::StatusOr<uint64_t> SharedLedger::Read() {
+  auto state = ReadState();
+  if (!state.ok()) return state.status();
+  return state->total;
+}
+
+absl::StatusOr<SharedLedger::State> SharedLedger::ReadState() {
   std::lock_guard<std::mutex> guard(mu_);
   FileLock lock(fd_);
   if (!lock.ok()) return ErrnoError("lock", path_);
-  return ReadTotal(fd_);
+  return State{ReadTotal(fd_), ReadU64(fd_, 8)};
 }
 
 }  // namespace flint::flist

@@ -1,10 +1,15 @@
 // The total size of a block cache directory, shared by every process that
 // caches into it (each flist-mount process has its own BlockCache on the same
-// directory). The total lives in an 8-byte file guarded by flock(2), so the
+// directory). The total lives in a small file guarded by flock(2), so the
 // size limit holds for the whole directory, not per process. A crash between
-// storing a block and counting it leaves the total low by that block; every
-// full scan (opening a cache whose ledger is new, or an eviction that ran out
-// of locally known blocks) rewrites it from what is actually on disk.
+// storing a block and counting it leaves the total low by that block; a count
+// of the directory rewrites it from what is actually on disk (opening a cache,
+// unless the ledger was updated while the directory was walked; an eviction
+// that ran out of locally known blocks).
+//
+// File: u64 LE total, then u64 LE number of updates so far (how a walk made
+// without the lock tells that nothing changed meanwhile). Readers of the total
+// alone (ReadFile) need only the first 8 bytes.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +33,14 @@ class SharedLedger {
   // Runs `fn` holding the ledger exclusively against every thread and process;
   // `fn` may change the total, which is written back.
   absl::Status Update(const std::function<void(uint64_t& total)>& fn);
+  // The same, and tells `fn` how many updates (by any process) came before this one.
+  absl::Status Update(const std::function<void(uint64_t& total, uint64_t updates)>& fn);
   absl::StatusOr<uint64_t> Read();
+  struct State {
+    uint64_t total = 0;
+    uint64_t updates = 0;
+  };
+  absl::StatusOr<State> ReadState();
   // The total in the ledger file at `path` without creating it (0 when there is none yet), for
   // readers outside the cache such as flintd's ImageFsInfo.
   static absl::StatusOr<uint64_t> ReadFile(const std::string& path);
