@@ -100,8 +100,9 @@ class Cursor {
   size_t pos_ = 0;
 };
 
-// `line` without its comment: from the first '#' outside a string.
-std::string WithoutComment(const std::string& line) {
+// Calls `visit(i)` for each character of `line` outside quoted strings, until it returns false.
+template <typename Visit>
+void ForEachOutsideStrings(const std::string& line, Visit visit) {
   char quote = 0;
   for (size_t i = 0; i < line.size(); ++i) {
     const char c = line[i];
@@ -110,30 +111,30 @@ std::string WithoutComment(const std::string& line) {
       else if (c == quote) quote = 0;
     } else if (c == '"' || c == '\'') {
       quote = c;
-    } else if (c == '#') {
-      return line.substr(0, i);
+    } else if (!visit(i)) {
+      return;
     }
   }
-  return line;
+}
+
+// `line` without its comment: from the first '#' outside a string.
+std::string WithoutComment(const std::string& line) {
+  size_t end = line.size();
+  ForEachOutsideStrings(line, [&](size_t i) {
+    if (line[i] == '#') end = i;
+    return line[i] != '#';
+  });
+  return line.substr(0, end);
 }
 
 // How many '[' and '{' outside strings are still open at the end of `line`.
 int OpenBrackets(const std::string& line) {
   int depth = 0;
-  char quote = 0;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quote != 0) {
-      if (c == '\\' && quote == '"') ++i;
-      else if (c == quote) quote = 0;
-    } else if (c == '"' || c == '\'') {
-      quote = c;
-    } else if (c == '[' || c == '{') {
-      ++depth;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
+  ForEachOutsideStrings(line, [&](size_t i) {
+    if (line[i] == '[' || line[i] == '{') ++depth;
+    if (line[i] == ']' || line[i] == '}') --depth;
+    return true;
+  });
   return depth;
 }
 
