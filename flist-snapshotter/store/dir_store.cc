@@ -25,12 +25,13 @@ absl::Status Errno(std::string_view what, const std::string& path) {
 }
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO at a block's path (a dir:// store a pulled flist names) must not hang the read.
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return Errno("open", path);
   struct stat st {};
-  if (fstat(fd, &st) != 0 || st.st_size > kMaxBlockFile) {
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > kMaxBlockFile) {
     close(fd);
-    return absl::DataLossError(absl::StrCat("block file ", path, " is unreadable or too large"));
+    return absl::DataLossError(absl::StrCat("block file ", path, " is not a regular file, unreadable or too large"));
   }
   std::string data(static_cast<size_t>(st.st_size), '\0');
   size_t got = 0;

@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -149,6 +150,22 @@ TEST(DirStoreTest, LayoutTempFilesAndLegacyFlatNames) {
   std::ofstream(dir.path() + "/ab0002") << "flat";
   EXPECT_TRUE(*store.Exists(other));
   EXPECT_EQ(*store.Get(other), "flat");
+}
+
+// A dir:// store may be named by a pulled flist: a FIFO at a block's path is refused, not waited on.
+TEST(DirStoreTest, FifoAtABlocksPathIsDataLossNotAHang) {
+  TempDir dir;
+  DirStore store(dir.path());
+  const std::string id("\xab\xcd\x02", 3);
+  fs::create_directories(dir.path() + "/ab");
+  ASSERT_EQ(mkfifo(store.PathFor(id).c_str(), 0600), 0);
+  auto got = std::async(std::launch::async, [&] { return store.Get(id); });
+  if (got.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    ADD_FAILURE() << "Get blocked on the FIFO";
+    close(open(store.PathFor(id).c_str(), O_WRONLY | O_NONBLOCK));  // lets the blocked open return
+  }
+  absl::StatusOr<std::string> data = got.get();
+  EXPECT_EQ(data.status().code(), absl::StatusCode::kDataLoss) << data.status();
 }
 
 TEST(DirStoreTest, RootUnderAFileFails) {
