@@ -1,7 +1,6 @@
 #include "cri/stats/redis_client.h"
 
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -14,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/resolve.h"
 
 namespace flint::stats {
 namespace {
@@ -40,18 +40,14 @@ absl::Status WaitFd(int fd, short events, Clock::time_point deadline, const char
 absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(const std::string& host, uint16_t port,
                                                                           std::chrono::milliseconds timeout) {
   const std::string target = absl::StrCat(host, ":", port);
-  struct addrinfo hints = {};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  struct addrinfo* res = nullptr;
-  int gai = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
-  if (gai != 0) return absl::UnavailableError(absl::StrCat("redis ", target, ": resolve: ", ::gai_strerror(gai)));
   const Clock::time_point deadline = Clock::now() + timeout;
+  auto addresses = net::Resolve(host, std::to_string(port), AF_UNSPEC, SOCK_STREAM, timeout);
+  if (!addresses.ok()) return absl::Status(addresses.status().code(), absl::StrCat("redis ", target, ": ", addresses.status().message()));
   absl::Status last = absl::UnavailableError(absl::StrCat("redis ", target, ": no address"));
-  for (struct addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+  for (const net::ResolvedAddress& address : *addresses) {
+    int fd = ::socket(address.family, address.socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, address.protocol);
     if (fd < 0) continue;
-    int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+    int rc = ::connect(fd, address.sockaddr_ptr(), address.addrlen);
     if (rc != 0 && errno == EINPROGRESS) {
       absl::Status waited = WaitFd(fd, POLLOUT, deadline, "connect");
       int err = 0;
@@ -63,7 +59,6 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(const 
       }
     }
     if (rc == 0) {
-      ::freeaddrinfo(res);
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
       return std::unique_ptr<RedisConnection>(new RedisConnection(fd, timeout));
@@ -71,7 +66,6 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Connect(const 
     last = absl::UnavailableError(absl::StrCat("redis ", target, ": connect: ", std::strerror(errno)));
     ::close(fd);
   }
-  ::freeaddrinfo(res);
   return last;
 }
 

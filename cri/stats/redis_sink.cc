@@ -1,7 +1,6 @@
 #include "cri/stats/redis_sink.h"
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -14,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/log.h"
+#include "common/resolve.h"
 #include "cri/stats/redis_client.h"
 #include "nlohmann/json.hpp"
 
@@ -64,22 +64,18 @@ absl::StatusOr<std::string> ResolveLogsRedisForShim(const std::string& annotatio
   if (target->channels.size() > 2) {
     return absl::InvalidArgumentError(absl::StrCat(kLogsRedisAnnotation, ": at most two channels (stdout,stderr)"));
   }
-  struct addrinfo hints = {};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  struct addrinfo* res = nullptr;
-  int rc = ::getaddrinfo(target->host.c_str(), nullptr, &hints, &res);
-  if (rc != 0 || res == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat(kLogsRedisAnnotation, ": resolve ", target->host, ": ", ::gai_strerror(rc)));
+  // CreateContainer waits for this; a dead DNS server must not hold it for the resolver's 30 s.
+  auto addresses = net::Resolve(target->host, "", AF_UNSPEC, SOCK_STREAM, std::chrono::seconds(2));
+  if (!addresses.ok()) {
+    return absl::Status(addresses.status().code(),
+                        absl::StrCat(kLogsRedisAnnotation, ": ", addresses.status().message()));
   }
+  const net::ResolvedAddress& first = addresses->front();
   char ip[INET6_ADDRSTRLEN] = {};
-  const void* addr = res->ai_family == AF_INET6
-                         ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(res->ai_addr)->sin6_addr)
-                         : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(res->ai_addr)->sin_addr);
-  const bool v6 = res->ai_family == AF_INET6;
-  ::inet_ntop(res->ai_family, addr, ip, sizeof(ip));
-  ::freeaddrinfo(res);
+  const bool v6 = first.family == AF_INET6;
+  const void* addr = v6 ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(&first.addr)->sin6_addr)
+                        : static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(&first.addr)->sin_addr);
+  ::inet_ntop(first.family, addr, ip, sizeof(ip));
   return absl::StrCat("redis://", v6 ? "[" : "", ip, v6 ? "]" : "", ":", target->port, "/",
                       absl::StrJoin(target->channels, ","));
 }

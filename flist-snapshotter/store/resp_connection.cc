@@ -1,7 +1,6 @@
 #include "flist-snapshotter/store/resp_connection.h"
 
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -14,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/resolve.h"
 #include "flist-snapshotter/util/absl_compat.h"
 
 namespace flint::flist {
@@ -34,10 +34,10 @@ void SetSocketTimeout(int fd, int option, std::chrono::milliseconds timeout) {
   setsockopt(fd, SOL_SOCKET, option, &tv, sizeof(tv));
 }
 
-absl::StatusOr<int> ConnectOne(const addrinfo* ai, std::chrono::milliseconds timeout) {
-  int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+absl::StatusOr<int> ConnectOne(const net::ResolvedAddress& address, std::chrono::milliseconds timeout) {
+  int fd = socket(address.family, address.socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, address.protocol);
   if (fd < 0) return IoError("socket");
-  if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+  if (connect(fd, address.sockaddr_ptr(), address.addrlen) != 0) {
     if (errno != EINPROGRESS) {
       absl::Status s = IoError("connect");
       close(fd);
@@ -67,24 +67,14 @@ absl::StatusOr<int> ConnectOne(const addrinfo* ai, std::chrono::milliseconds tim
 absl::StatusOr<std::unique_ptr<RespConnection>> RespConnection::Connect(
     const std::string& host, int port, std::chrono::milliseconds io_timeout,
     std::chrono::milliseconds reply_timeout) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  const std::string service = std::to_string(port);
-  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res); rc != 0) {
-    return absl::UnavailableError(absl::StrCat("resolve ", host, ": ", gai_strerror(rc)));
-  }
+  auto addresses = net::Resolve(host, std::to_string(port), AF_UNSPEC, SOCK_STREAM, io_timeout);
+  if (!addresses.ok()) return addresses.status();
   absl::Status last = absl::UnavailableError("no addresses");
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    auto fd = ConnectOne(ai, io_timeout);
-    if (fd.ok()) {
-      freeaddrinfo(res);
-      return std::unique_ptr<RespConnection>(new RespConnection(*fd, io_timeout, reply_timeout));
-    }
+  for (const net::ResolvedAddress& address : *addresses) {
+    auto fd = ConnectOne(address, io_timeout);
+    if (fd.ok()) return std::unique_ptr<RespConnection>(new RespConnection(*fd, io_timeout, reply_timeout));
     last = fd.status();
   }
-  freeaddrinfo(res);
   return absl::Status(last.code(), absl::StrCat(host, ":", port, ": ", last.message()));
 }
 
