@@ -17,7 +17,6 @@
 #include "flist-snapshotter/pack/v2_writer.h"
 #include "flist-snapshotter/store/routed_store.h"
 #include "flist-snapshotter/store/store_url.h"
-#include "flist-snapshotter/util/absl_compat.h"
 #include "nlohmann/json.hpp"
 
 namespace flint::flist {
@@ -103,24 +102,11 @@ int Fail(std::ostream& err, const absl::Status& s) {
   return 1;
 }
 
-// RedactStoreUrl leaves a URL it cannot parse as it is. A v1 backend password
-// holding '/' makes such a URL (the route is built without escaping), so hide
-// everything up to the last '@' then.
-std::string RedactUrlForDisplay(std::string_view url) {
-  if (ParseStoreUrl(url).ok()) return RedactStoreUrl(url);
-  const size_t scheme_end = url.find("://");
-  const size_t at = url.rfind('@');
-  if (scheme_end == std::string_view::npos || at == std::string_view::npos || at < scheme_end) {
-    return std::string(url);
-  }
-  return absl::StrCat(Av(url.substr(0, scheme_end + 3)), "***@", Av(url.substr(at + 1)));
-}
-
 // v1 `backend` metadata is JSON ({"host":..., "port":..., "password":...});
 // anything else is treated as a store URL.
 std::string RedactBackend(const std::string& value) {
   nlohmann::json j = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return RedactUrlForDisplay(value);
+  if (!j.is_object()) return RedactStoreUrl(value);
   for (const char* secret : {"password", "token"}) {
     auto it = j.find(secret);
     if (it == j.end() || it->is_null() || (it->is_string() && it->get_ref<const std::string&>().empty())) continue;
@@ -154,7 +140,7 @@ int Inspect(const ParsedArgs& p, std::ostream& out, std::ostream& err, const Fli
   } else {
     out << "\n";
     for (const Route& r : flist->routes()) {
-      out << absl::StrFormat("  %02x-%02x %s\n", r.start, r.end, RedactUrlForDisplay(r.url));
+      out << absl::StrFormat("  %02x-%02x %s\n", r.start, r.end, RedactStoreUrl(r.url));
     }
   }
   out << (flist->version() == FlistVersion::kV1 ? "metadata:" : "tags:");

@@ -11,7 +11,6 @@
 #include "flist-snapshotter/flist/sqlite_db.h"
 #include "flist-snapshotter/flist/v2_reader.h"
 #include "flist-snapshotter/pack/v2_schema.h"
-#include "flist-snapshotter/store/store_url.h"
 
 namespace flint::flist {
 namespace {
@@ -151,12 +150,6 @@ absl::Status WarmUpV2ReadWrite() {
     return absl::InternalError("flist v2 warm-up: the flist read back differs from the one written");
   }
   return absl::OkStatus();
-}
-
-std::string RedactStoreUrl(std::string_view url) {
-  auto parsed = ParseStoreUrl(url);
-  if (!parsed.ok() || parsed->password.empty()) return std::string(url);
-  return parsed->Redacted();
 }
 
 }  // namespace flint::flist

@@ -16,7 +16,7 @@ namespace flint::flist {
 
 struct PackOptions {
   // Written to the route table so readers can find the blocks. Passwords
-  // should already be stripped (see RedactStoreUrl).
+  // should already be stripped (see RedactStoreUrl in store/store_url.h).
   std::vector<Route> routes;
   std::map<std::string, std::string> tags;
 };
@@ -52,8 +52,5 @@ absl::StatusOr<PackStats> PackTarball(const std::string& tar_path, const std::st
 // 0.1 MB flist; SQLite set-up and code paths first touched here). Fails if the round trip changes
 // the flist. v1 (.flist) reading is not warmed.
 absl::Status WarmUpV2ReadWrite();
-
-// The URL without its password (zdb/redis); other URLs are returned as is.
-std::string RedactStoreUrl(std::string_view url);
 
 }  // namespace flint::flist

@@ -296,11 +296,5 @@ TEST(WarmUpV2ReadWriteTest, RoundTripsInMemoryAndLeavesNoDescriptorOrFile) {
   fs::remove_all(cwd_template);
 }
 
-TEST(RedactStoreUrlTest, StripsPasswords) {
-  EXPECT_EQ(RedactStoreUrl("zdb://:pw@hub:9900/ns"), "zdb://hub:9900/ns");
-  EXPECT_EQ(RedactStoreUrl("redis://u:pw@h:1"), "redis://u@h:1");
-  EXPECT_EQ(RedactStoreUrl("dir:///tmp/x"), "dir:///tmp/x");
-}
-
 }  // namespace
 }  // namespace flint::flist

@@ -40,8 +40,9 @@ absl::Status CheckFlistStores(const Flist& flist, const std::vector<std::string>
   for (const Route& route : flist.routes()) {
     if (StoreAllowed(route.url, allowed)) continue;
     absl::StatusOr<StoreUrl> parsed = ParseStoreUrl(route.url);
+    const std::string shown = parsed.ok() ? parsed->Redacted() : absl::StrCat("\"", RedactStoreUrl(route.url), "\"");
     return absl::PermissionDeniedError(absl::StrCat(
-        "the flist's blocks come from ", parsed.ok() ? parsed->Redacted() : "\"" + route.url + "\"",
+        "the flist's blocks come from ", shown,
         ", which is not among the allowed block stores (flist.allowed_stores: ", absl::StrJoin(allowed, ", "), ")"));
   }
   return absl::OkStatus();

@@ -59,5 +59,13 @@ TEST(StorePolicyTest, FlistCheckNamesTheFirstStoreNotAllowedWithoutItsPassword) 
   EXPECT_NE(denied.message().find("flist.allowed_stores"), std::string::npos) << denied.message();
 }
 
+TEST(StorePolicyTest, FlistCheckHidesCredentialsOfAnUnparsableRoute) {
+  FlistBuilder builder(FlistVersion::kV2);
+  builder.AddRoute({0, 255, "zdb://:hunter/2@10.1.2.3:9900"});
+  const absl::Status denied = CheckFlistStores(std::move(builder).Finish(), {"zdb://hub.grid.tf"});
+  EXPECT_EQ(denied.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(denied.message().find("\"zdb://***@10.1.2.3:9900\""), std::string::npos) << denied.message();
+}
+
 }  // namespace
 }  // namespace flint::flist

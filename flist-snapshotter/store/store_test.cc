@@ -125,6 +125,23 @@ TEST(StoreUrlTest, RejectsWhatClientsWouldReadAsAnotherHost) {
   EXPECT_TRUE(OpenBlockStore("dir:///srv/blocks #1").ok());
 }
 
+TEST(RedactStoreUrlTest, StripsPasswords) {
+  EXPECT_EQ(RedactStoreUrl("zdb://:pw@hub:9900/ns"), "zdb://hub:9900/ns");
+  EXPECT_EQ(RedactStoreUrl("redis://u:pw@h:1"), "redis://u@h:1");
+  EXPECT_EQ(RedactStoreUrl("redis://u@h:1"), "redis://u@h:1");
+  EXPECT_EQ(RedactStoreUrl("dir:///tmp/x"), "dir:///tmp/x");
+  EXPECT_EQ(RedactStoreUrl("http://hub.example/blocks"), "http://hub.example/blocks");
+}
+
+// An unparsable URL (a raw '/' or '@' in a password ends the host early) is hidden up to its
+// last '@', whatever made it unparsable.
+TEST(RedactStoreUrlTest, HidesUserinfoOfUnparsableUrls) {
+  EXPECT_EQ(RedactStoreUrl("zdb://:pa/ss@w0rd@h:9900/ns"), "zdb://***@h:9900/ns");
+  EXPECT_EQ(RedactStoreUrl("zdb://u:secret@h:x"), "zdb://***@h:x");
+  EXPECT_EQ(RedactStoreUrl("u:secret@h:x"), "***@h:x");
+  EXPECT_EQ(RedactStoreUrl("zdb://h:x"), "zdb://h:x");
+}
+
 TEST(DirStoreTest, Contract) {
   TempDir dir;
   auto store = OpenBlockStore("dir://" + dir.path() + "/store");

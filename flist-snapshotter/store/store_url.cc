@@ -19,8 +19,8 @@ std::string StoreUrl::Redacted() const {
 
 namespace {
 
-// `url` for an error message, with whatever precedes its last '@' (user, password) hidden.
-std::string ForError(std::string_view url) {
+// `url` with whatever precedes its last '@' (user, password) hidden.
+std::string HideUserinfo(std::string_view url) {
   const size_t sep = url.find("://");
   const size_t start = sep == std::string_view::npos ? 0 : sep + 3;
   const std::string_view rest = url.substr(start);
@@ -36,7 +36,7 @@ absl::StatusOr<StoreUrl> ParseStoreUrl(std::string_view url) {
   StoreUrl u;
   const size_t sep = url.find("://");
   if (sep == std::string_view::npos || sep == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("store URL \"", ForError(url), "\" has no scheme"));
+    return absl::InvalidArgumentError(absl::StrCat("store URL \"", HideUserinfo(url), "\" has no scheme"));
   }
   u.scheme = std::string(url.substr(0, sep));
   std::string_view rest = url.substr(sep + 3);
@@ -56,11 +56,11 @@ absl::StatusOr<StoreUrl> ParseStoreUrl(std::string_view url) {
   const size_t last_at = authority.rfind('@');
   const std::string_view host_and_port = last_at == std::string_view::npos ? authority : authority.substr(last_at + 1);
   if (unsafe(host_and_port) || (http && (unsafe(authority) || unsafe(u.path)))) {
-    return absl::InvalidArgumentError(absl::StrCat("store URL \"", ForError(url),
+    return absl::InvalidArgumentError(absl::StrCat("store URL \"", HideUserinfo(url),
                                                    "\" holds ?, #, \\, a space or a control character"));
   }
   if (http && std::count(authority.begin(), authority.end(), '@') > 1) {
-    return absl::InvalidArgumentError(absl::StrCat("store URL \"", ForError(url), "\": more than one '@'"));
+    return absl::InvalidArgumentError(absl::StrCat("store URL \"", HideUserinfo(url), "\": more than one '@'"));
   }
   if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
     std::string_view userinfo = authority.substr(0, at);
@@ -78,17 +78,24 @@ absl::StatusOr<StoreUrl> ParseStoreUrl(std::string_view url) {
     if (!authority.empty() && authority[0] != ':') return absl::InvalidArgumentError("store URL: junk after ']'");
     if (!authority.empty()) {
       if (!absl::SimpleAtoi(Av(authority.substr(1)), &u.port) || u.port <= 0 || u.port > 65535) {
-        return absl::InvalidArgumentError(absl::StrCat("store URL \"", ForError(url), "\": bad port"));
+        return absl::InvalidArgumentError(absl::StrCat("store URL \"", HideUserinfo(url), "\": bad port"));
       }
     }
   } else if (const size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
     host = authority.substr(0, colon);
     if (!absl::SimpleAtoi(Av(authority.substr(colon + 1)), &u.port) || u.port <= 0 || u.port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("store URL \"", ForError(url), "\": bad port"));
+      return absl::InvalidArgumentError(absl::StrCat("store URL \"", HideUserinfo(url), "\": bad port"));
     }
   }
   u.host = std::string(host);
   return u;
+}
+
+std::string RedactStoreUrl(std::string_view url) {
+  absl::StatusOr<StoreUrl> parsed = ParseStoreUrl(url);
+  if (!parsed.ok()) return HideUserinfo(url);
+  if (parsed->password.empty()) return std::string(url);
+  return parsed->Redacted();
 }
 
 }  // namespace flint::flist

@@ -22,4 +22,9 @@ struct StoreUrl {
 
 absl::StatusOr<StoreUrl> ParseStoreUrl(std::string_view url);
 
+// `url` safe to show or write where the password must not go: a URL that parses loses its password
+// (StoreUrl::Redacted()); in one that does not (a password holding '/' or '@' can end the host
+// early), everything between "://" and the last '@' is hidden; any other URL is returned as is.
+std::string RedactStoreUrl(std::string_view url);
+
 }  // namespace flint::flist
