@@ -11,6 +11,7 @@
 
 #include "absl/strings/numbers.h"
 #include "flist-snapshotter/util/absl_compat.h"
+#include "flist-snapshotter/util/percent_encoding.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "flist-snapshotter/flist/archive_api.h"
@@ -245,9 +246,12 @@ absl::StatusOr<std::string> V1BackendUrl(std::string_view backend_json) {
   std::string port = str("port");
   if (host.empty()) return absl::InvalidArgumentError("backend metadata has no host");
   std::string url = "zdb://";
-  if (std::string pw = str("password"); !pw.empty()) absl::StrAppend(&url, ":", pw, "@");
+  // A password may hold '/', '@', ':' or '%' (ParseStoreUrl decodes it again).
+  if (std::string pw = str("password"); !pw.empty()) absl::StrAppend(&url, ":", PercentEncode(pw), "@");
   absl::StrAppend(&url, host, ":", port.empty() ? "9900" : port);
-  if (std::string ns = str("namespace"); !ns.empty() && ns != "default") absl::StrAppend(&url, "/", ns);
+  if (std::string ns = str("namespace"); !ns.empty() && ns != "default") {
+    absl::StrAppend(&url, "/", PercentEncode(ns));
+  }
   return url;
 }
 

@@ -31,6 +31,9 @@ TEST(V1ReaderTest, BackendUrl) {
             "zdb://hub.grid.tf:9900");
   EXPECT_EQ(*V1BackendUrl(R"({"host":"h","port":"9901","namespace":"ns","password":"pw"})"),
             "zdb://:pw@h:9901/ns");
+  // Everything outside RFC 3986 "unreserved" is percent-encoded (see ParseStoreUrl).
+  EXPECT_EQ(*V1BackendUrl(R"({"host":"h","port":1,"namespace":"n s/1","password":"a/b@c:d%e-._~"})"),
+            "zdb://:a%2Fb%40c%3Ad%25e-._~@h:1/n%20s%2F1");
   EXPECT_FALSE(V1BackendUrl("{").ok());
   EXPECT_FALSE(V1BackendUrl(R"({"port":1})").ok());
 }

@@ -3,6 +3,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "flist-snapshotter/block/blake2b.h"
+#include "flist-snapshotter/util/percent_encoding.h"
 
 namespace flint::flist {
 namespace {
@@ -37,7 +38,8 @@ absl::StatusOr<std::unique_ptr<RespStore>> RespStore::Open(std::string_view url,
 absl::StatusOr<std::unique_ptr<RespConnection>> RespStore::Connect() {
   auto conn = RespConnection::Connect(url_.host, url_.port, timeout_, reply_timeout_);
   if (!conn.ok()) return conn.status();
-  const std::string ns = url_.path.size() > 1 ? url_.path.substr(1) : "";
+  // Percent-encoded like the password (V1BackendUrl); a redis path is a database number.
+  const std::string ns = url_.path.size() > 1 ? PercentDecode(url_.path.substr(1)) : "";
   if (url_.scheme == "zdb" && !ns.empty() && ns != "default") {
     std::vector<std::string_view> args = {"SELECT", ns};
     if (!url_.password.empty()) args.push_back(url_.password);

@@ -16,6 +16,7 @@
 
 #include "flist-snapshotter/block/blake2b.h"
 #include "flist-snapshotter/block/block_codec.h"
+#include "flist-snapshotter/flist/v1_reader.h"
 #include "flist-snapshotter/store/block_store.h"
 #include "flist-snapshotter/store/dir_store.h"
 #include "flist-snapshotter/store/http_store.h"
@@ -140,6 +141,40 @@ TEST(RedactStoreUrlTest, HidesUserinfoOfUnparsableUrls) {
   EXPECT_EQ(RedactStoreUrl("zdb://u:secret@h:x"), "zdb://***@h:x");
   EXPECT_EQ(RedactStoreUrl("u:secret@h:x"), "***@h:x");
   EXPECT_EQ(RedactStoreUrl("zdb://h:x"), "zdb://h:x");
+}
+
+// V1BackendUrl percent-encodes what it puts in the URL; ParseStoreUrl decodes user and password.
+TEST(StoreUrlTest, DecodesPercentEncodedCredentials) {
+  absl::StatusOr<StoreUrl> u = ParseStoreUrl("zdb://:p%2Fw@h:9900/ns");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->password, "p/w");
+  u = ParseStoreUrl("redis://us%3Aer%40x:%41b@h:1");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->user, "us:er@x");
+  EXPECT_EQ(u->password, "Ab");
+  EXPECT_EQ(u->Redacted(), "redis://us%3Aer%40x@h:1");
+  // A '%' not followed by two hex digits is kept (configs written before decoding).
+  u = ParseStoreUrl("zdb://:50%@h:1");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->password, "50%");
+  u = ParseStoreUrl("zdb://:%zz%4@h:1");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->password, "%zz%4");
+}
+
+TEST(StoreUrlTest, V1BackendUrlRoundTrips) {
+  absl::StatusOr<std::string> url =
+      V1BackendUrl(R"({"host":"hub.example","port":9901,"namespace":"n s/1","password":"a/b@c:d%e"})");
+  ASSERT_TRUE(url.ok()) << url.status();
+  absl::StatusOr<StoreUrl> u = ParseStoreUrl(*url);
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->scheme, "zdb");
+  EXPECT_EQ(u->user, "");
+  EXPECT_EQ(u->password, "a/b@c:d%e");
+  EXPECT_EQ(u->host, "hub.example");
+  EXPECT_EQ(u->port, 9901);
+  EXPECT_EQ(u->path, "/n%20s%2F1");
+  EXPECT_EQ(u->Redacted(), "zdb://hub.example:9901/n%20s%2F1");
 }
 
 TEST(DirStoreTest, Contract) {
@@ -338,6 +373,33 @@ TEST(RespStoreTest, Auth) {
   auto bad = OpenBlockStore("redis://:wrong@127.0.0.1:" + port);
   ASSERT_TRUE(bad.ok());
   EXPECT_FALSE((*bad)->Get("k").ok());
+}
+
+// A v1 backend password holding URL delimiters reaches AUTH as it was written in the flist.
+TEST(RespStoreTest, AuthWithPercentEncodedPassword) {
+  RedisServer redis("a/b@c:d%e");
+  ASSERT_TRUE(redis.ok());
+  absl::StatusOr<std::string> url =
+      V1BackendUrl(R"({"host":"127.0.0.1","password":"a/b@c:d%e","port":)" + std::to_string(redis.port()) + "}");
+  ASSERT_TRUE(url.ok()) << url.status();
+  auto store = OpenBlockStore(*url);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Put("k", "v").ok());
+  EXPECT_EQ(*(*store)->Get("k"), "v");
+}
+
+TEST(RespStoreTest, ZdbNamespaceIsSentDecoded) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.ok());
+  absl::StatusOr<std::string> url =
+      V1BackendUrl(R"({"host":"127.0.0.1","namespace":"my ns","port":)" + std::to_string(redis.port()) + "}");
+  ASSERT_TRUE(url.ok()) << url.status();
+  auto store = OpenBlockStore(*url);
+  ASSERT_TRUE(store.ok()) << store.status();
+  // Redis has no named namespaces: its refusal shows what was sent.
+  auto r = (*store)->Get("k");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("SELECT my ns"), std::string::npos) << r.status();
 }
 
 TEST(RespStoreTest, ReconnectsAfterServerRestartAndFailsFastWhenDown) {

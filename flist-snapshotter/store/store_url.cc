@@ -5,12 +5,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "flist-snapshotter/util/absl_compat.h"
+#include "flist-snapshotter/util/percent_encoding.h"
 
 namespace flint::flist {
 
 std::string StoreUrl::Redacted() const {
   std::string out = absl::StrCat(scheme, "://");
-  if (!user.empty()) absl::StrAppend(&out, user, "@");
+  if (!user.empty()) absl::StrAppend(&out, PercentEncode(user), "@");
   absl::StrAppend(&out, host);
   if (port != 0) absl::StrAppend(&out, ":", port);
   absl::StrAppend(&out, path);
@@ -66,8 +67,8 @@ absl::StatusOr<StoreUrl> ParseStoreUrl(std::string_view url) {
     std::string_view userinfo = authority.substr(0, at);
     authority = authority.substr(at + 1);
     const size_t colon = userinfo.find(':');
-    u.user = std::string(userinfo.substr(0, colon));
-    if (colon != std::string_view::npos) u.password = std::string(userinfo.substr(colon + 1));
+    u.user = PercentDecode(userinfo.substr(0, colon));
+    if (colon != std::string_view::npos) u.password = PercentDecode(userinfo.substr(colon + 1));
   }
   std::string_view host = authority;
   if (!authority.empty() && authority[0] == '[') {  // [v6]:port

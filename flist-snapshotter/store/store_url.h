@@ -10,11 +10,11 @@ namespace flint::flist {
 
 struct StoreUrl {
   std::string scheme;
-  std::string user;
-  std::string password;
+  std::string user;      // percent-decoded (a '%' not starting %XX is kept)
+  std::string password;  // percent-decoded likewise
   std::string host;
   int port = 0;        // 0 when absent
-  std::string path;    // everything after the authority, including the leading '/'
+  std::string path;    // everything after the authority, including the leading '/'; not decoded
 
   // The URL with the password removed, for logs and listings.
   std::string Redacted() const;
