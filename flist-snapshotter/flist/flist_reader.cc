@@ -17,11 +17,13 @@ namespace {
 
 constexpr std::string_view kSqliteMagic("SQLite format 3\0", 16);
 
+// Told apart as the readers select: table names in any case, and a view or the like in place of
+// one is refused (InvalidArgument), not passed over.
 absl::StatusOr<Flist> ReadSqlite(SqliteDb& db) {
-  auto has_inode = db.HasTable("inode");
+  auto has_inode = db.HasPlainTable("inode");
   if (!has_inode.ok()) return has_inode.status();
   if (*has_inode) return ReadV2(db);
-  auto has_entries = db.HasTable("entries");
+  auto has_entries = db.HasPlainTable("entries");
   if (!has_entries.ok()) return has_entries.status();
   if (*has_entries) return ReadV1(db);
   return absl::InvalidArgumentError("SQLite file has neither an inode (v2) nor an entries (v1) table");

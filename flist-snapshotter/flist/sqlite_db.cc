@@ -139,13 +139,6 @@ absl::StatusOr<SqliteStatement> SqliteDb::Prepare(std::string_view sql) {
   return SqliteStatement(db_, stmt);
 }
 
-absl::StatusOr<bool> SqliteDb::HasTable(std::string_view name) {
-  auto stmt = Prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?");
-  if (!stmt.ok()) return stmt.status();
-  stmt->BindText(1, name);
-  return stmt->Step();
-}
-
 namespace {
 // "CREATE TABLE ..." in any letter case; "CREATE VIEW", "CREATE VIRTUAL
 // TABLE" and anything unusual between the keywords are not.

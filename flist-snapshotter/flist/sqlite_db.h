@@ -50,7 +50,6 @@ class SqliteDb {
 
   absl::Status Exec(const std::string& sql);
   absl::StatusOr<SqliteStatement> Prepare(std::string_view sql);
-  absl::StatusOr<bool> HasTable(std::string_view name);
   // Whether `name` is an ordinary table of the main schema: false when no
   // table, view or virtual table has that name, InvalidArgument naming it
   // when it is anything other than a plain `CREATE TABLE` without generated

@@ -210,6 +210,28 @@ TEST_F(V2ReaderBadInput, RejectsViewsInPlaceOfTables) {
   EXPECT_EQ(f->Find("/l")->link_target, "target");
 }
 
+// SQL matches table names in any case, and so do the readers: the v1/v2 sniff must too.
+TEST_F(V2ReaderBadInput, TablesNamedInAnotherCaseAreReadAsV2) {
+  Insert("INSERT INTO inode VALUES (2, 1, 'f', 3, 0, 0, 33188, 0, 0, 0);"
+         "ALTER TABLE inode RENAME TO inode_old;"
+         "CREATE TABLE INODE (ino INTEGER PRIMARY KEY AUTOINCREMENT, parent INTEGER, name VARCHAR(255),"
+         "  size INTEGER, uid INTEGER, gid INTEGER, mode INTEGER, rdev INTEGER, ctime INTEGER, mtime INTEGER);"
+         "INSERT INTO INODE SELECT * FROM inode_old; DROP TABLE inode_old;"
+         "DROP TABLE route; CREATE TABLE Route (start integer, end integer, url VARCHAR(2048))");
+  auto f = ReadFlistFile(path_);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->version(), FlistVersion::kV2);
+  ASSERT_NE(f->Find("/f"), nullptr);
+  EXPECT_EQ(f->Find("/f")->size, 3u);
+
+  // A view in its place is refused as ReadV2 refuses it, not taken for "no inode table".
+  Insert("ALTER TABLE INODE RENAME TO inode_data; CREATE VIEW Inode AS SELECT * FROM inode_data");
+  f = ReadFlistFile(path_);
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument) << f.status();
+  EXPECT_NE(f.status().message().find("table \"inode\" is not an ordinary table"), std::string::npos) << f.status();
+}
+
 TEST_F(V2ReaderBadInput, RejectsARecursiveViewWhateverItsCase) {
   Insert("DROP TABLE tag;"
          "CREATE VIEW TAG AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 1000) "
