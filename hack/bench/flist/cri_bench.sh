@@ -20,7 +20,10 @@
 #
 # Env: FLINT_BENCH_RUNTIME (OCI runtime of both sides: crun, the default, or runc), BUILD_DIR (release
 # build, default build-flist-rel), BENCH_DIR (default /var/tmp/flint-flist-bench),
-# FLINT_HUB_PORT / FLINT_HUB_REDIS_PORT (default 5170/5171), KEEP_WORK=1, SKIP_CONTAINERD=1.
+# FLINT_HUB_PORT / FLINT_HUB_REDIS_PORT (default 5170/5171), KEEP_WORK=1, SKIP_CONTAINERD=1,
+# FLINT_BENCH_LINK (a tc rate such as 1gbit: during the pods, what the registry, the hub and redis
+# send goes through one htb class of that rate on lo, as if they sat behind the node's uplink;
+# bandwidth only, no added latency: this kernel has no netem. Unset: plain loopback).
 set -euo pipefail
 shopt -s inherit_errexit
 export LC_ALL=C
@@ -40,11 +43,13 @@ readonly MEDIAN_OF=5
 # ~30 ms on this VM, a cost both sides pay and that says nothing about the image format.
 RUNTIME=${FLINT_BENCH_RUNTIME:-crun}
 readonly RUNTIME
+readonly LINK=${FLINT_BENCH_LINK:-}
 
 die() { echo "flist-bench: $*" >&2; exit 1; }
 log() { echo "flist-bench: $*" >&2; }
 ((EUID == 0)) || die "must run as root"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "runs must be a positive number, got '$RUNS'"
+[[ -z $LINK || $LINK =~ ^[0-9]+[kmg]?bit$ ]] || die "FLINT_BENCH_LINK must be a rate like 1gbit, got '$LINK'"
 command -v "$RUNTIME" >/dev/null || die "OCI runtime '$RUNTIME' not found (FLINT_BENCH_RUNTIME)"
 
 # --- cleanup ---------------------------------------------------------------------------------------
@@ -66,7 +71,25 @@ umount_below() { # lazily unmount everything below a dir, deepest first
     umount -l "$m" 2>/dev/null || true
   done
 }
+LINK_SHAPED=0
+unshape_link() {
+  ((LINK_SHAPED)) || return 0
+  tc qdisc del dev lo root 2>/dev/null || true
+  LINK_SHAPED=0
+}
+# shape_link PORT...: what these local servers send leaves through one htb class of rate $LINK;
+# everything else on lo is unclassified, which htb sends on directly.
+shape_link() {
+  local port
+  tc qdisc replace dev lo root handle 1: htb || die "tc: cannot put htb on lo"
+  LINK_SHAPED=1
+  tc class add dev lo parent 1: classid 1:1 htb rate "$LINK" ceil "$LINK" burst 256k cburst 256k quantum 131072
+  for port in "$@"; do
+    tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport "$port" 0xffff flowid 1:1
+  done
+}
 cleanup() {
+  unshape_link
   [[ -z $DAEMON_PID ]] || stop_pid "$DAEMON_PID"
   [[ -z $MOUNT_DIR ]] || umount_below "$(dirname "$MOUNT_DIR")"
   [[ -d $SCRATCH ]] && umount_below "$SCRATCH"
@@ -248,6 +271,10 @@ bench_kind() { # bench_kind KIND IMAGE
   rm -rf "$dir"
 }
 
+if [[ -n $LINK ]]; then
+  log "registry, hub and redis send through a $LINK link (htb on lo)"
+  shape_link "${REGISTRY##*:}" "$FLINT_HUB_PORT" "$FLINT_HUB_REDIS_PORT"
+fi
 # The blocks must be fetched from redis on every cold run, so every run gets a fresh flintd root
 # (and so an empty block cache); the redis side keeps its data.
 for ((r = 1; r <= RUNS; r++)); do
@@ -257,6 +284,7 @@ for ((r = 1; r <= RUNS; r++)); do
   [[ -n $CONTAINERD_WHY ]] || bench_kind containerd "$OCI_IMAGE"
 done
 
+unshape_link # the reads below compare the mount with local disk on loopback
 # --- sequential read: FUSE mount vs local disk -------------------------------------------------------
 FILE=data/large-1.bin
 FILE_BYTES=$(stat -c %s "$ROOTFS/$FILE")
@@ -317,6 +345,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; els
 echo
 echo "flint/large: OCI $OCI_IMAGE ($(mb "$OCI_BYTES") compressed) vs flist $FLIST_IMAGE"
 echo "(flist file $(mb "$FLIST_BYTES"), packed in ${pack_s}s; blocks in redis-server on loopback); OCI runtime $RUNTIME;"
+[[ -z $LINK ]] || echo "registry, hub and redis behind a $LINK link (htb on lo, bandwidth only) during the pods;"
 echo "medians of $RUNS runs; containerd = Debian's containerd 1.6 CRI plugin, the same image from the same registry"
 printf '%-40s %12s %12s %10s %12s %10s\n' "" "flint OCI" "flint flist" "OCI/flist" "containerd" "ctrd/flist"
 row() { # row TITLE STEP KEY UNIT: one line of the table
