@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "flist-snapshotter/store/store_url.h"
+#include "flist-snapshotter/util/percent_encoding.h"
 
 namespace flint::flist {
 namespace {
@@ -18,9 +19,19 @@ bool PathWithin(const std::string& path, const std::string& root) {
   return path == base || absl::StartsWith(path, base + "/");
 }
 
+// A zdb namespace is one opaque name that the store percent-decodes before SELECT, so only its
+// decoded form counts. An HTTP server decodes the path too (and may resolve "%2e%2e" to ".."
+// after), while dir:// uses it as written: both forms must be within the entry's.
+bool PathAllowed(const StoreUrl& store, const std::string& entry_path) {
+  if (entry_path.empty()) return true;
+  const bool decoded_within = PathWithin(PercentDecode(store.path), PercentDecode(entry_path));
+  if (store.scheme == "zdb" || store.scheme == "redis") return decoded_within;
+  return decoded_within && PathWithin(store.path, entry_path);
+}
+
 bool Matches(const StoreUrl& store, const StoreUrl& entry) {
   return store.scheme == entry.scheme && absl::AsciiStrToLower(store.host) == absl::AsciiStrToLower(entry.host) &&
-         (entry.port == 0 || store.port == entry.port) && (entry.path.empty() || PathWithin(store.path, entry.path));
+         (entry.port == 0 || store.port == entry.port) && PathAllowed(store, entry.path);
 }
 
 }  // namespace

@@ -40,6 +40,21 @@ TEST(StorePolicyTest, PathsMatchAtOrBelowTheEntryWithoutEscapes) {
   EXPECT_FALSE(StoreAllowed("https://cdn.example.com/other", {"https://cdn.example.com/blocks"}));
 }
 
+TEST(StorePolicyTest, PercentEncodedPathsAreJudgedAsTheStoreReadsThem) {
+  // zdb: the namespace is decoded before SELECT (a v1 backend's namespace is encoded in its route).
+  EXPECT_TRUE(StoreAllowed("zdb://hub.example:9900/my%20ns", {"zdb://hub.example:9900/my ns"}));
+  EXPECT_TRUE(StoreAllowed("zdb://hub.example:9900/my%20ns", {"zdb://hub.example:9900/my%20ns"}));
+  EXPECT_FALSE(StoreAllowed("zdb://hub.example:9900/other%20ns", {"zdb://hub.example:9900/my ns"}));
+  // HTTP servers decode "%2e%2e" and may then resolve it: no way out of the entry's path.
+  const std::vector<std::string> cdn = {"https://cdn.example.com/blocks"};
+  EXPECT_FALSE(StoreAllowed("https://cdn.example.com/blocks/%2e%2e/private", cdn));
+  EXPECT_FALSE(StoreAllowed("https://cdn.example.com/blocks/%2E%2E", cdn));
+  EXPECT_FALSE(StoreAllowed("https://cdn.example.com/blocks%2F..%2Fprivate", cdn));
+  EXPECT_TRUE(StoreAllowed("https://cdn.example.com/blocks/v%32", cdn));
+  // dir:// reads the path as written, and a decoded escape is refused as well.
+  EXPECT_FALSE(StoreAllowed("dir:///srv/blocks/%2E%2E/etc", {"dir:///srv/blocks"}));
+}
+
 TEST(StorePolicyTest, UnparsableRoutesAreNotAllowed) {
   EXPECT_FALSE(StoreAllowed("hub.grid.tf:9900", {"zdb://hub.grid.tf"}));
   EXPECT_FALSE(StoreAllowed("zdb://hub.grid.tf:notaport", {"zdb://hub.grid.tf"}));
