@@ -11,25 +11,13 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "common/percent_encoding.h"
 #include "cri/image/digest.h"
 
 namespace flint::image {
 namespace {
 
 constexpr size_t kMaxManifestBytes = 4 << 20;
-
-std::string UrlEncode(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      absl::StrAppend(&out, "%", absl::StrFormat("%02X", c));
-    }
-  }
-  return out;
-}
 
 // Maps an HTTP error status to an absl status naming the request.
 absl::Status HttpError(const HttpResponse& r, const std::string& what) {
@@ -158,11 +146,11 @@ absl::Status RegistrySession::Authenticate(const std::string& challenge_header, 
     // OAuth2 refresh-token grant.
     req.method = "POST";
     req.headers = {"Content-Type: application/x-www-form-urlencoded"};
-    req.body = absl::StrCat("grant_type=refresh_token&client_id=flint&refresh_token=", UrlEncode(auth_.identity_token),
-                            "&service=", UrlEncode(challenge["service"]), "&scope=", UrlEncode(scope));
+    req.body = absl::StrCat("grant_type=refresh_token&client_id=flint&refresh_token=", PercentEncode(auth_.identity_token),
+                            "&service=", PercentEncode(challenge["service"]), "&scope=", PercentEncode(scope));
   } else {
     absl::StrAppend(&req.url, req.url.find('?') == std::string::npos ? "?" : "&",
-                    "service=", UrlEncode(challenge["service"]), "&scope=", UrlEncode(scope));
+                    "service=", PercentEncode(challenge["service"]), "&scope=", PercentEncode(scope));
     if (!user_.empty()) {
       req.basic_user = user_;
       req.basic_password = password_;

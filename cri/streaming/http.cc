@@ -6,7 +6,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "common/percent_encoding.h"
 
 namespace flint::streaming {
 
@@ -77,26 +79,9 @@ absl::StatusOr<HttpHead> ReadHttpHead(Socket& sock) {
   return head;
 }
 
-static int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-static std::string PercentDecode(absl::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
-      i += 2;
-    } else if (s[i] == '+') {
-      out.push_back(' ');
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
+// Request targets are decoded as forms are: '+' is a space ("%2B" stays a '+').
+static std::string DecodeTargetPart(absl::string_view s) {
+  return PercentDecode(absl::StrReplaceAll(s, {{"+", " "}}));
 }
 
 absl::StatusOr<HttpRequest> ParseHttpRequest(HttpHead head) {
@@ -108,14 +93,14 @@ absl::StatusOr<HttpRequest> ParseHttpRequest(HttpHead head) {
   req.method = parts[0];
   std::string target = parts[1];
   size_t q = target.find('?');
-  req.path = PercentDecode(target.substr(0, q));
+  req.path = DecodeTargetPart(target.substr(0, q));
   if (q != std::string::npos) {
     for (absl::string_view kv : absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
       size_t eq = kv.find('=');
       if (eq == absl::string_view::npos) {
-        req.query.emplace_back(PercentDecode(kv), "");
+        req.query.emplace_back(DecodeTargetPart(kv), "");
       } else {
-        req.query.emplace_back(PercentDecode(kv.substr(0, eq)), PercentDecode(kv.substr(eq + 1)));
+        req.query.emplace_back(DecodeTargetPart(kv.substr(0, eq)), DecodeTargetPart(kv.substr(eq + 1)));
       }
     }
   }

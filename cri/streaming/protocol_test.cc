@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "cri/streaming/http.h"
 #include "cri/streaming/remotecommand.h"
 #include "cri/streaming/request_cache.h"
 #include "cri/streaming/socket.h"
@@ -29,6 +30,19 @@ runtime::v1::ExecRequest Exec(const std::string& id) {
   runtime::v1::ExecRequest r;
   r.set_container_id(id);
   return r;
+}
+
+TEST(HttpRequestTest, TargetIsDecodedAsAForm) {
+  HttpHead head;
+  head.start_line = "GET /exec/a%2Fb?command=echo+a%2Bb&command=50%&tty HTTP/1.1";
+  auto req = ParseHttpRequest(head);
+  ASSERT_TRUE(req.ok()) << req.status();
+  EXPECT_EQ(req->method, "GET");
+  EXPECT_EQ(req->path, "/exec/a/b");
+  ASSERT_EQ(req->query.size(), 3u);
+  EXPECT_EQ(req->query[0], (std::pair<std::string, std::string>{"command", "echo a+b"}));
+  EXPECT_EQ(req->query[1], (std::pair<std::string, std::string>{"command", "50%"}));
+  EXPECT_EQ(req->query[2], (std::pair<std::string, std::string>{"tty", ""}));
 }
 
 TEST(RequestCacheTest, TokensAreSingleUseAndUrlSafe) {

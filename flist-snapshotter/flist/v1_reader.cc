@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "common/percent_encoding.h"
 #include "flist-snapshotter/util/absl_compat.h"
-#include "flist-snapshotter/util/percent_encoding.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "flist-snapshotter/flist/archive_api.h"

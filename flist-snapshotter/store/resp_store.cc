@@ -2,8 +2,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/percent_encoding.h"
 #include "flist-snapshotter/block/blake2b.h"
-#include "flist-snapshotter/util/percent_encoding.h"
 
 namespace flint::flist {
 namespace {

@@ -4,8 +4,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/percent_encoding.h"
 #include "flist-snapshotter/store/store_url.h"
-#include "flist-snapshotter/util/percent_encoding.h"
 
 namespace flint::flist {
 namespace {

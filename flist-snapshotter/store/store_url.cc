@@ -4,8 +4,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/percent_encoding.h"
 #include "flist-snapshotter/util/absl_compat.h"
-#include "flist-snapshotter/util/percent_encoding.h"
 
 namespace flint::flist {
 

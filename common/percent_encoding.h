@@ -1,11 +1,11 @@
-// Percent-encoding of URL parts (RFC 3986), as store URLs use it for user, password and the zdb
-// namespace.
+// Percent-encoding of URL parts (RFC 3986): store URLs (user, password, zdb namespace), registry
+// token requests, the streaming server's request targets.
 #pragma once
 
 #include <string>
 #include <string_view>
 
-namespace flint::flist {
+namespace flint {
 
 // Every byte outside RFC 3986 "unreserved" (ALPHA DIGIT - . _ ~) becomes %XX.
 inline std::string PercentEncode(std::string_view s) {
@@ -46,4 +46,4 @@ inline std::string PercentDecode(std::string_view s) {
   return out;
 }
 
-}  // namespace flint::flist
+}  // namespace flint
