@@ -13,8 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cri/stats/redis_client.h"
-#include "cri/stats/redis_test_server.h"
+#include "common/resp_connection.h"
+#include "common/testutil/redis_server.h"
 
 namespace flint::shim {
 namespace {
@@ -90,11 +90,11 @@ class RedisLogPublisherTest : public ::testing::Test {
 };
 
 TEST_F(RedisLogPublisherTest, PublishesEachLogLineToItsStreamChannel) {
-  auto server = stats::testing::RedisTestServer::Start();
+  auto server = ::flint::testutil::RedisServer::Start();
   ASSERT_TRUE(server.ok()) << server.status();
-  auto sub = stats::RedisConnection::Connect("127.0.0.1", (*server)->port(), 2s);
+  auto sub = RespConnection::Connect("127.0.0.1", (*server)->port(), 2s);
   ASSERT_TRUE(sub.ok()) << sub.status();
-  ASSERT_TRUE((*sub)->SendCommand({"SUBSCRIBE", "out", "err"}).ok());
+  ASSERT_TRUE((*sub)->Send(RespConnection::EncodeCommand({"SUBSCRIBE", "out", "err"})).ok());
   for (int i = 0; i < 2; ++i) ASSERT_TRUE((*sub)->ReadReply(2s).ok());
 
   RedisLogTarget target;
@@ -132,7 +132,7 @@ TEST_F(RedisLogPublisherTest, PublishesEachLogLineToItsStreamChannel) {
 }
 
 TEST_F(RedisLogPublisherTest, DeadSinkNeverSlowsTheLogAndCountsDrops) {
-  const uint16_t port = stats::testing::PickFreeLoopbackPort();  // nobody listens
+  const uint16_t port = ::flint::testutil::PickFreeLoopbackPort();  // nobody listens
   RedisLogTarget target;
   std::string error;
   ASSERT_TRUE(ParseRedisLogTarget("redis://127.0.0.1:" + std::to_string(port) + "/out", &target, &error));

@@ -14,7 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "common/log.h"
 #include "common/resolve.h"
-#include "cri/stats/redis_client.h"
+#include "common/resp_connection.h"
 #include "nlohmann/json.hpp"
 
 namespace flint::stats {
@@ -114,7 +114,7 @@ bool RedisPublisher::Publish(std::string channel, std::string message) {
 
 void RedisPublisher::SenderLoop() {
   using Clock = std::chrono::steady_clock;
-  std::unique_ptr<RedisConnection> conn;
+  std::unique_ptr<RespConnection> conn;
   std::chrono::milliseconds backoff = options_.min_backoff;
   Clock::time_point next_attempt = Clock::now();
   std::vector<Message> batch;
@@ -132,8 +132,8 @@ void RedisPublisher::SenderLoop() {
         continue;
       }
       lock.unlock();
-      absl::StatusOr<std::unique_ptr<RedisConnection>> connected =
-          RedisConnection::Connect(host_, port_, options_.connect_timeout);
+      absl::StatusOr<std::unique_ptr<RespConnection>> connected =
+          RespConnection::Connect(host_, port_, options_.connect_timeout, options_.io_timeout);
       lock.lock();
       if (!connected.ok()) {
         FLINT_LOG(DEBUG) << "redis sink " << target << ": " << connected.status().message() << "; retry in "
@@ -156,13 +156,13 @@ void RedisPublisher::SenderLoop() {
     lock.unlock();
     // Pipelined: all PUBLISHes in one write, then one integer reply each.
     std::string wire;
-    for (const Message& m : batch) wire += RedisConnection::EncodeCommand({"PUBLISH", m.channel, m.payload});
-    absl::Status status = conn->SendRaw(wire);
+    for (const Message& m : batch) wire += RespConnection::EncodeCommand({"PUBLISH", m.channel, m.payload});
+    absl::Status status = conn->Send(wire);
     for (size_t i = 0; status.ok() && i < batch.size(); ++i) {
-      absl::StatusOr<RespValue> reply = conn->ReadReply(options_.io_timeout);
+      absl::StatusOr<RespReply> reply = conn->ReadReply(options_.io_timeout);
       if (!reply.ok()) {
         status = reply.status();
-      } else if (reply->type == RespValue::Type::kError) {
+      } else if (reply->type == RespReply::Type::kError) {
         status = absl::InternalError("PUBLISH: " + reply->str);
       }
     }

@@ -1,15 +1,13 @@
 #include "cri/stats/redis_sink.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <thread>
 
-#include "cri/stats/redis_client.h"
-#include "cri/stats/redis_test_server.h"
+#include "common/resp_connection.h"
+#include "common/testutil/loopback.h"
+#include "common/testutil/redis_server.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -17,7 +15,7 @@ namespace flint::stats {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::RedisTestServer;
+using ::flint::testutil::RedisServer;
 
 TEST(ParseRedisTargetTest, ParsesHostPortAndChannels) {
   absl::StatusOr<RedisTarget> t = ParseRedisTarget("redis://10.0.0.5:6380/out,err");
@@ -75,13 +73,13 @@ TEST(FormatZeroOsStatsTest, UsesZeroOsUnits) {
 class Subscriber {
  public:
   Subscriber(uint16_t port, const std::vector<std::string>& channels) {
-    auto conn = RedisConnection::Connect("127.0.0.1", port, 2s);
+    auto conn = RespConnection::Connect("127.0.0.1", port, 2s);
     EXPECT_TRUE(conn.ok()) << conn.status();
     if (!conn.ok()) return;
     conn_ = std::move(*conn);
     std::vector<std::string> cmd = {"SUBSCRIBE"};
     cmd.insert(cmd.end(), channels.begin(), channels.end());
-    EXPECT_TRUE(conn_->SendCommand(cmd).ok());
+    EXPECT_TRUE(conn_->Send(RespConnection::EncodeCommand(std::vector<std::string_view>(cmd.begin(), cmd.end()))).ok());
     for (size_t i = 0; i < channels.size(); ++i) {
       auto ack = conn_->ReadReply(2s);
       EXPECT_TRUE(ack.ok() && ack->elements.size() == 3 && ack->elements[0].str == "subscribe");
@@ -96,20 +94,20 @@ class Subscriber {
   }
 
  private:
-  std::unique_ptr<RedisConnection> conn_;
+  std::unique_ptr<RespConnection> conn_;
 };
 
 class RedisSinkTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto server = RedisTestServer::Start();
+    auto server = RedisServer::Start();
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
   }
   std::string Url(const std::string& channels) {
     return "redis://127.0.0.1:" + std::to_string(server_->port()) + "/" + channels;
   }
-  std::unique_ptr<RedisTestServer> server_;
+  std::unique_ptr<RedisServer> server_;
 };
 
 TEST_F(RedisSinkTest, PublishesEachMessageToItsChannel) {
@@ -151,7 +149,7 @@ TEST_F(RedisSinkTest, ReconnectsAfterRedisRestarts) {
     std::this_thread::sleep_for(10ms);
   }
   EXPECT_GT(publisher.dropped(), 0u);
-  auto restarted = RedisTestServer::Start(port);
+  auto restarted = RedisServer::Start(port);
   ASSERT_TRUE(restarted.ok()) << restarted.status();
   server_ = std::move(*restarted);
   Subscriber sub(port, {"c"});
@@ -166,7 +164,7 @@ TEST_F(RedisSinkTest, ReconnectsAfterRedisRestarts) {
 }
 
 TEST(RedisPublisherDownTest, PublishNeverBlocksAndCountsDrops) {
-  uint16_t port = testing::PickFreeLoopbackPort();  // nobody listens
+  uint16_t port = ::flint::testutil::PickFreeLoopbackPort();  // nobody listens
   RedisPublisher::Options options;
   options.max_queued_messages = 16;
   auto publisher = std::make_unique<RedisPublisher>("127.0.0.1", port, options);
@@ -181,19 +179,14 @@ TEST(RedisPublisherDownTest, PublishNeverBlocksAndCountsDrops) {
 
 TEST(RedisPublisherDownTest, UnresponsiveServerTimesOutWithoutBlockingPublish) {
   // Accepts TCP (kernel backlog) but never reads or answers.
-  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(::listen(listener, 8), 0);
-  socklen_t len = sizeof(addr);
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = 0;
+  const int listener = ::flint::testutil::ListenOnLoopback(8, &port);
+  ASSERT_GE(listener, 0);
   RedisPublisher::Options options;
   options.io_timeout = 200ms;
   options.max_queued_messages = 8;
   {
-    RedisPublisher publisher("127.0.0.1", ntohs(addr.sin_port), options);
+    RedisPublisher publisher("127.0.0.1", port, options);
     auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < 1000; ++i) publisher.Publish("c", "x");
     EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);

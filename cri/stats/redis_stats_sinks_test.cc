@@ -4,8 +4,8 @@
 #include <mutex>
 #include <thread>
 
-#include "cri/stats/redis_client.h"
-#include "cri/stats/redis_test_server.h"
+#include "common/resp_connection.h"
+#include "common/testutil/redis_server.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -66,11 +66,11 @@ absl::StatusOr<CgroupStats> FakeRead(const std::string& cgroup_path) {
 }
 
 TEST(RedisStatsSinksTest, PublishesPerContainerWhilePodIsListed) {
-  auto server = testing::RedisTestServer::Start();
+  auto server = ::flint::testutil::RedisServer::Start();
   ASSERT_TRUE(server.ok()) << server.status();
-  auto sub = RedisConnection::Connect("127.0.0.1", (*server)->port(), 2s);
+  auto sub = RespConnection::Connect("127.0.0.1", (*server)->port(), 2s);
   ASSERT_TRUE(sub.ok()) << sub.status();
-  ASSERT_TRUE((*sub)->SendCommand({"SUBSCRIBE", "stats"}).ok());
+  ASSERT_TRUE((*sub)->Send(RespConnection::EncodeCommand({"SUBSCRIBE", "stats"})).ok());
   ASSERT_TRUE((*sub)->ReadReply(2s).ok());
 
   const std::string url = "redis://127.0.0.1:" + std::to_string((*server)->port()) + "/stats";
@@ -108,7 +108,7 @@ TEST(RedisStatsSinksTest, PublishesPerContainerWhilePodIsListed) {
 }
 
 TEST(RedisStatsSinksTest, DeadRedisCountsDropsAndNeverStallsTheLoop) {
-  const uint16_t port = testing::PickFreeLoopbackPort();
+  const uint16_t port = ::flint::testutil::PickFreeLoopbackPort();
   FakePods pods;
   pods.Set({StatsSinkPod{"p1", "web", "ns", "redis://127.0.0.1:" + std::to_string(port) + "/stats", {{"c1", "app", "/a"}}}});
   RedisPublisher::Options options;

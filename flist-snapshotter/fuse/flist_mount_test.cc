@@ -35,6 +35,8 @@
 #include "flist-snapshotter/store/dir_store.h"
 #include "flist-snapshotter/store/resp_store.h"
 #include "flist-snapshotter/store/routed_store.h"
+#include "common/testutil/redis_server.h"
+#include "common/testutil/scripted_resp_server.h"
 #include "flist-snapshotter/store/test_servers.h"
 #include "gtest/gtest.h"
 
@@ -563,7 +565,7 @@ TEST_F(FlistMountTest, CorruptBlockInStoreIsEIO) {
 // deadline instead of holding the reading process for as long as the store keeps sending.
 TEST_F(FlistMountTest, TricklingStoreIsEIOAtTheReplyDeadline) {
   PackToDir();
-  testing::ScriptedRespServer server({"$524288\r\n" + std::string(524288, 'b') + "\r\n"}, 100,
+  ::flint::testutil::ScriptedRespServer server({"$524288\r\n" + std::string(524288, 'b') + "\r\n"}, 100,
                                      std::chrono::milliseconds(20));
   ASSERT_GT(server.port(), 0);
   auto store = RespStore::Open("redis://127.0.0.1:" + std::to_string(server.port()), std::chrono::seconds(5), 1,
@@ -801,8 +803,9 @@ TEST_F(FlistMountTest, UnmountWhileBusyAbortsAndDetaches) {
 }
 
 TEST_F(FlistMountTest, ServesBlocksFromARealRedisStore) {
-  testing::RedisServer redis;
-  if (!redis.ok()) GTEST_SKIP() << "redis-server not available";
+  auto started = ::flint::testutil::RedisServer::Start();
+  ASSERT_TRUE(started.ok()) << started.status();
+  const ::flint::testutil::RedisServer& redis = **started;
   const std::string url = "redis://127.0.0.1:" + std::to_string(redis.port());
   auto store = OpenBlockStore(url);
   ASSERT_TRUE(store.ok()) << store.status();

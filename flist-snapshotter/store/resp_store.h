@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "flist-snapshotter/store/block_store.h"
-#include "flist-snapshotter/store/resp_connection.h"
+#include "common/resp_connection.h"
 #include "flist-snapshotter/store/store_url.h"
 
 namespace flint::flist {

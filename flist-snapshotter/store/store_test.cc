@@ -1,7 +1,4 @@
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,13 +11,14 @@
 #include <thread>
 #include <vector>
 
+#include "common/testutil/redis_server.h"
+#include "common/testutil/scripted_resp_server.h"
 #include "flist-snapshotter/block/blake2b.h"
 #include "flist-snapshotter/block/block_codec.h"
 #include "flist-snapshotter/flist/v1_reader.h"
 #include "flist-snapshotter/store/block_store.h"
 #include "flist-snapshotter/store/dir_store.h"
 #include "flist-snapshotter/store/http_store.h"
-#include "flist-snapshotter/store/resp_connection.h"
 #include "flist-snapshotter/store/resp_store.h"
 #include "flist-snapshotter/store/routed_store.h"
 #include "flist-snapshotter/store/store_policy.h"
@@ -35,8 +33,8 @@ namespace {
 namespace fs = std::filesystem;
 using ::flint::flist::testing::DelayProxy;
 using ::flint::flist::testing::HttpFileServer;
-using ::flint::flist::testing::RedisServer;
-using ::flint::flist::testing::ScriptedRespServer;
+using ::flint::testutil::RedisServer;
+using ::flint::testutil::ScriptedRespServer;
 
 class TempDir {
  public:
@@ -228,84 +226,8 @@ TEST(DirStoreTest, RootUnderAFileFails) {
   EXPECT_FALSE(store.Get("id").ok());
 }
 
-TEST(RespConnectionTest, BulkRepliesAcrossManyReadsThenTheNextReply) {
-  std::string payload(300000, '\0');
-  for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 7 + (i >> 9));
-  payload.replace(1000, 4, "\r\n$3");  // framing bytes inside the payload mean nothing
-  ScriptedRespServer server({"$" + std::to_string(payload.size()) + "\r\n" + payload + "\r\n", "+OK\r\n"});
-  ASSERT_GT(server.port(), 0);
-  auto conn = RespConnection::Connect("127.0.0.1", server.port(), std::chrono::seconds(5));
-  ASSERT_TRUE(conn.ok()) << conn.status();
-  auto got = (*conn)->Command({"GET", "k"});
-  ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(got->type, RespReply::Type::kBulk);
-  EXPECT_TRUE(got->str == payload) << "payload differs (" << got->str.size() << " bytes)";
-  auto next = (*conn)->Command({"PING"});
-  ASSERT_TRUE(next.ok()) << next.status();
-  EXPECT_EQ(next->type, RespReply::Type::kSimple);
-  EXPECT_EQ(next->str, "OK");
-}
-
-TEST(RespConnectionTest, BulkWithoutItsCrlfIsDataLoss) {
-  ScriptedRespServer server({"$5\r\nhelloXX"});
-  ASSERT_GT(server.port(), 0);
-  auto conn = RespConnection::Connect("127.0.0.1", server.port(), std::chrono::seconds(5));
-  ASSERT_TRUE(conn.ok()) << conn.status();
-  auto got = (*conn)->Command({"GET", "k"});
-  EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
-}
-
-TEST(RespConnectionTest, ServerClosingMidBulkIsUnavailable) {
-  ScriptedRespServer server({"$100000\r\n" + std::string(5000, 'x')});
-  ASSERT_GT(server.port(), 0);
-  auto conn = RespConnection::Connect("127.0.0.1", server.port(), std::chrono::seconds(5));
-  ASSERT_TRUE(conn.ok()) << conn.status();
-  auto got = (*conn)->Command({"GET", "k"});
-  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable) << got.status();
-}
-
 // A 512 KiB block at 5 KB/s would take 105 s; the reply deadline ends it.
 std::string TricklingBlockReply() { return "$524288\r\n" + std::string(524288, 'b') + "\r\n"; }
-
-TEST(RespConnectionTest, TricklingReplyFailsAtTheReplyDeadline) {
-  auto server = std::make_unique<ScriptedRespServer>(std::vector<std::string>{TricklingBlockReply()}, 100,
-                                                     std::chrono::milliseconds(20));
-  ASSERT_GT(server->port(), 0);
-  // Every piece comes well within the 5 s socket timeout; only the 1 s deadline can end the reply.
-  auto conn = RespConnection::Connect("127.0.0.1", server->port(), std::chrono::seconds(5), std::chrono::seconds(1));
-  ASSERT_TRUE(conn.ok()) << conn.status();
-  const auto start = std::chrono::steady_clock::now();
-  auto pending = std::async(std::launch::async, [&] { return (*conn)->Command({"GET", "k"}); });
-  if (pending.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
-    server.reset();  // closes the connection, so the command returns and the test can end
-    FAIL() << "the command was still waiting after 20 s";
-  }
-  const auto elapsed = std::chrono::steady_clock::now() - start;
-  auto got = pending.get();
-  EXPECT_EQ(got.status().code(), absl::StatusCode::kDeadlineExceeded) << got.status();
-  EXPECT_THAT(std::string(got.status().message()), ::testing::HasSubstr("of 524288 bytes"));
-  EXPECT_GE(elapsed, std::chrono::milliseconds(900));
-  EXPECT_LT(elapsed, std::chrono::seconds(10));
-}
-
-TEST(RespConnectionTest, SilentServerFailsAtTheSocketTimeout) {
-  // A listener nobody serves: the kernel completes the handshake, no reply ever comes.
-  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(listen(listener, 4), 0);
-  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  auto conn = RespConnection::Connect("127.0.0.1", ntohs(addr.sin_port), std::chrono::milliseconds(500));
-  ASSERT_TRUE(conn.ok()) << conn.status();
-  auto got = (*conn)->Command({"GET", "k"});
-  EXPECT_EQ(got.status().code(), absl::StatusCode::kDeadlineExceeded) << got.status();
-  EXPECT_THAT(std::string(got.status().message()), ::testing::HasSubstr("nothing for 500 ms"));
-  close(listener);
-}
 
 TEST(RespStoreTest, TricklingStoreFailsOnceWithoutARetry) {
   ScriptedRespServer server({TricklingBlockReply()}, 100, std::chrono::milliseconds(20));
@@ -322,16 +244,18 @@ TEST(RespStoreTest, TricklingStoreFailsOnceWithoutARetry) {
 }
 
 TEST(RespStoreTest, ContractAgainstRealRedis) {
-  RedisServer redis;
-  ASSERT_TRUE(redis.ok()) << "could not start redis-server";
+  auto started = RedisServer::Start();
+  ASSERT_TRUE(started.ok()) << started.status();
+  RedisServer& redis = **started;
   auto store = OpenBlockStore("redis://127.0.0.1:" + std::to_string(redis.port()));
   ASSERT_TRUE(store.ok()) << store.status();
   CheckStoreContract(**store);
 }
 
 TEST(RespStoreTest, ZdbSchemeDefaultNamespaceWorksOnRedis) {
-  RedisServer redis;
-  ASSERT_TRUE(redis.ok());
+  auto started = RedisServer::Start();
+  ASSERT_TRUE(started.ok()) << started.status();
+  RedisServer& redis = **started;
   auto zdb = OpenBlockStore("zdb://127.0.0.1:" + std::to_string(redis.port()) + "/default");
   ASSERT_TRUE(zdb.ok());
   ASSERT_TRUE((*zdb)->Put("k1", "v1").ok());
@@ -347,8 +271,9 @@ TEST(RespStoreTest, ZdbSchemeDefaultNamespaceWorksOnRedis) {
 }
 
 TEST(RespStoreTest, RedisDatabasesAreSeparate) {
-  RedisServer redis;
-  ASSERT_TRUE(redis.ok());
+  auto started = RedisServer::Start();
+  ASSERT_TRUE(started.ok()) << started.status();
+  RedisServer& redis = **started;
   const std::string base = "redis://127.0.0.1:" + std::to_string(redis.port());
   auto db0 = OpenBlockStore(base);
   auto db3 = OpenBlockStore(base + "/3");
@@ -359,8 +284,9 @@ TEST(RespStoreTest, RedisDatabasesAreSeparate) {
 }
 
 TEST(RespStoreTest, Auth) {
-  RedisServer redis("s3cret");
-  ASSERT_TRUE(redis.ok());
+  auto started = RedisServer::Start(0, "s3cret");
+  ASSERT_TRUE(started.ok()) << started.status();
+  RedisServer& redis = **started;
   const std::string port = std::to_string(redis.port());
   auto good = OpenBlockStore("redis://:s3cret@127.0.0.1:" + port);
   ASSERT_TRUE(good.ok());
@@ -377,8 +303,9 @@ TEST(RespStoreTest, Auth) {
 
 // A v1 backend password holding URL delimiters reaches AUTH as it was written in the flist.
 TEST(RespStoreTest, AuthWithPercentEncodedPassword) {
-  RedisServer redis("a/b@c:d%e");
-  ASSERT_TRUE(redis.ok());
+  auto started = RedisServer::Start(0, "a/b@c:d%e");
+  ASSERT_TRUE(started.ok()) << started.status();
+  RedisServer& redis = **started;
   absl::StatusOr<std::string> url =
       V1BackendUrl(R"({"host":"127.0.0.1","password":"a/b@c:d%e","port":)" + std::to_string(redis.port()) + "}");
   ASSERT_TRUE(url.ok()) << url.status();
@@ -389,8 +316,9 @@ TEST(RespStoreTest, AuthWithPercentEncodedPassword) {
 }
 
 TEST(RespStoreTest, ZdbNamespaceIsSentDecoded) {
-  RedisServer redis;
-  ASSERT_TRUE(redis.ok());
+  auto started = RedisServer::Start();
+  ASSERT_TRUE(started.ok()) << started.status();
+  RedisServer& redis = **started;
   absl::StatusOr<std::string> url =
       V1BackendUrl(R"({"host":"127.0.0.1","namespace":"my ns","port":)" + std::to_string(redis.port()) + "}");
   ASSERT_TRUE(url.ok()) << url.status();
@@ -405,8 +333,9 @@ TEST(RespStoreTest, ZdbNamespaceIsSentDecoded) {
 TEST(RespStoreTest, ReconnectsAfterServerRestartAndFailsFastWhenDown) {
   int port = 0;
   {
-    RedisServer redis;
-    ASSERT_TRUE(redis.ok());
+    auto started = RedisServer::Start();
+    ASSERT_TRUE(started.ok()) << started.status();
+    RedisServer& redis = **started;
     port = redis.port();
     auto store = RespStore::Open("redis://127.0.0.1:" + std::to_string(port), std::chrono::seconds(2));
     ASSERT_TRUE(store.ok());
@@ -437,8 +366,9 @@ std::chrono::milliseconds ConcurrentGets(BlockStore& store, int threads, int* go
 }
 
 TEST(RespStoreTest, ConcurrentGetsOverlapOnAPoolOfConnections) {
-  RedisServer redis;
-  ASSERT_TRUE(redis.ok());
+  auto started = RedisServer::Start();
+  ASSERT_TRUE(started.ok()) << started.status();
+  RedisServer& redis = **started;
   constexpr auto kDelay = std::chrono::milliseconds(250);
   DelayProxy proxy(redis.port(), kDelay);  // every reply arrives 250 ms late
   ASSERT_TRUE(proxy.ok());
@@ -530,7 +460,7 @@ TEST(HttpStoreTest, TricklingServerFailsAtTheTotalTimeout) {
 }
 
 TEST(HttpStoreTest, ConnectionRefusedIsUnavailable) {
-  HttpStore store("http://127.0.0.1:" + std::to_string(testing::PickFreePort()));
+  HttpStore store("http://127.0.0.1:" + std::to_string(::flint::testutil::PickFreeLoopbackPort()));
   EXPECT_EQ(store.Get("ab").status().code(), absl::StatusCode::kUnavailable);
 }
 

@@ -1,121 +1,21 @@
 #include "flist-snapshotter/store/test_servers.h"
 
+#include "common/testutil/loopback.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
-#include <stdlib.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <filesystem>
 #include <vector>
-
-#include "flist-snapshotter/store/resp_connection.h"
 
 namespace flint::flist::testing {
 
-namespace {
-
-// A listening TCP socket on 127.0.0.1 and a free port; -1 on failure.
-int ListenOnLoopback(int backlog, int* port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || listen(fd, backlog) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  *port = ntohs(addr.sin_port);
-  return fd;
-}
-
-}  // namespace
-
-int PickFreePort() {
-  int port = 0;
-  const int fd = ListenOnLoopback(1, &port);
-  if (fd < 0) return 0;
-  close(fd);
-  return port;
-}
-
-RedisServer::RedisServer(const std::string& password) {
-  char tmpl[] = "/tmp/flist-redis-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) return;
-  dir_ = tmpl;
-  for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) {
-    port_ = PickFreePort();
-    std::vector<std::string> args = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                     "--save", "", "--appendonly", "no", "--daemonize", "no",
-                                     "--dir", dir_, "--loglevel", "warning",
-                                     "--logfile", dir_ + "/redis.log"};
-    if (!password.empty()) {
-      args.push_back("--requirepass");
-      args.push_back(password);
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execvp("redis-server", argv.data());
-      _exit(127);
-    }
-    if (pid < 0) return;
-    // Wait up to 10 s for the server to accept connections.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    bool up = false;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid, &status, WNOHANG) == pid) break;  // exited: port taken?
-      auto conn = RespConnection::Connect("127.0.0.1", port_, std::chrono::milliseconds(500));
-      if (conn.ok()) {
-        auto r = (*conn)->Command({"PING"});
-        if (r.ok()) {
-          up = true;
-          break;
-        }
-      }
-      usleep(50 * 1000);
-    }
-    if (up) {
-      pid_ = pid;
-    } else {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-    }
-  }
-}
-
-RedisServer::~RedisServer() {
-  if (pid_ > 0) {
-    kill(pid_, SIGTERM);
-    // Give it 5 s to exit, then force it.
-    for (int i = 0; i < 100; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;
-      }
-      usleep(50 * 1000);
-    }
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  if (!dir_.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-}
+using ::flint::testutil::ListenOnLoopback;
 
 HttpFileServer::HttpFileServer() {
   listen_fd_ = ListenOnLoopback(16, &port_);
@@ -250,49 +150,6 @@ void DelayProxy::Pump(int from, int to, bool delayed, std::shared_ptr<std::atomi
     }
   }
   shutdown(to, SHUT_WR);
-}
-
-ScriptedRespServer::ScriptedRespServer(std::vector<std::string> replies, size_t piece_bytes,
-                                       std::chrono::milliseconds pause)
-    : replies_(std::move(replies)), piece_bytes_(piece_bytes), pause_(pause) {
-  listener_ = ListenOnLoopback(1, &port_);
-  if (listener_ >= 0) thread_ = std::thread([this] { Serve(); });
-}
-
-ScriptedRespServer::~ScriptedRespServer() {
-  stop_ = true;
-  if (listener_ >= 0) shutdown(listener_, SHUT_RDWR);
-  if (thread_.joinable()) thread_.join();
-  if (listener_ >= 0) close(listener_);
-}
-
-void ScriptedRespServer::Serve() {
-  while (!stop_) {
-    const int fd = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) return;
-    ++connections_;
-    ServeConnection(fd);
-    close(fd);
-  }
-}
-
-void ScriptedRespServer::ServeConnection(int fd) {
-  char buf[4096];
-  for (const std::string& reply : replies_) {
-    pollfd readable{fd, POLLIN, 0};
-    while (!stop_ && poll(&readable, 1, 100) == 0) {
-    }
-    if (stop_ || recv(fd, buf, sizeof(buf), 0) <= 0) break;  // one small command per reply
-    ++commands_;
-    for (size_t off = 0; off < reply.size() && !stop_; off += piece_bytes_) {
-      if (send(fd, reply.data() + off, std::min(piece_bytes_, reply.size() - off), MSG_NOSIGNAL) < 0) break;
-      if (pause_.count() > 0) {
-        std::this_thread::sleep_for(pause_);
-      } else if (off % 50000 == 0) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-    }
-  }
 }
 
 }  // namespace flint::flist::testing

@@ -1,6 +1,6 @@
-// Real servers for store tests: a private redis-server child process and a
-// minimal threaded HTTP file server. Both bind to loopback on a free port and
-// are torn down in their destructors.
+// Servers for store tests (a real redis-server is common/testutil/redis_server.h): a minimal
+// threaded HTTP file server, and a delaying proxy (a scripted RESP server is in common/testutil). Both bind to loopback on
+// a free port and are torn down in their destructors.
 #pragma once
 
 #include <sys/types.h>
@@ -15,24 +15,6 @@
 #include <vector>
 
 namespace flint::flist::testing {
-
-// Returns a port that was free a moment ago.
-int PickFreePort();
-
-class RedisServer {
- public:
-  // Starts redis-server (with `requirepass` when non-empty) and waits until it
-  // answers PING. ok() is false when it could not be started.
-  explicit RedisServer(const std::string& password = "");
-  ~RedisServer();
-  bool ok() const { return pid_ > 0; }
-  int port() const { return port_; }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-  std::string dir_;
-};
 
 class HttpFileServer {
  public:
@@ -92,35 +74,6 @@ class DelayProxy {
   std::vector<int> fds_;
   std::vector<std::thread> pumps_;
   std::thread acceptor_;
-};
-
-// A RESP server that answers each command with the next canned reply, written
-// in `piece_bytes` pieces so that replies straddle recv() calls, with `pause`
-// after each piece (a server trickling its reply when non-zero). It serves one
-// connection at a time, each from the first reply.
-class ScriptedRespServer {
- public:
-  explicit ScriptedRespServer(std::vector<std::string> replies, size_t piece_bytes = 1000,
-                              std::chrono::milliseconds pause = std::chrono::milliseconds(0));
-  ~ScriptedRespServer();
-  int port() const { return port_; }  // 0 when it could not listen
-  // Connections accepted and commands received so far.
-  int connections() const { return connections_; }
-  int commands() const { return commands_; }
-
- private:
-  void Serve();
-  void ServeConnection(int fd);
-
-  std::vector<std::string> replies_;
-  size_t piece_bytes_;
-  std::chrono::milliseconds pause_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> connections_{0};
-  std::atomic<int> commands_{0};
-  int listener_ = -1;
-  int port_ = 0;
-  std::thread thread_;
 };
 
 }  // namespace flint::flist::testing

@@ -9,6 +9,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/testutil/loopback.h"
 #include "api.grpc.pb.h"
 
 namespace flint::e2e {
@@ -66,7 +67,7 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& socket);
 bool WaitUntilServing(const std::string& socket, int timeout_seconds = 30);
 
 // A free TCP port on loopback (the kernel picks it; released right before the caller binds it).
-int FreeLoopbackPort();
+using ::flint::testutil::PickFreeLoopbackPort;
 
 // The whole HTTP/1.1 response (status line, headers, body) of GET `path` on 127.0.0.1:`port`,
 // bounded by 5 s socket timeouts; "" when nothing answers.

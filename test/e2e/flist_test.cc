@@ -76,7 +76,7 @@ class FlistE2E : public PodTestBase {
     // a marker file tells apart from whatever else may listen there.
     ASSERT_TRUE(fs::WriteFileAtomic(hub_ + "/flint/hub-marker", work_).ok());
     for (int attempt = 0; attempt < 5 && httpd_ <= 0; ++attempt) {
-      port_ = FreeLoopbackPort();
+      port_ = PickFreeLoopbackPort();
       ASSERT_GT(port_, 0);
       httpd_ = fork();
       if (httpd_ == 0) {
@@ -194,7 +194,7 @@ class FlistE2E : public PodTestBase {
 
   std::string work_, store_, hub_, hub_addr_, hub_store_, data_md5_;
   size_t total_blocks_ = 0;
-  int metrics_port_ = FreeLoopbackPort();
+  int metrics_port_ = PickFreeLoopbackPort();
   int port_ = 0;
   pid_t httpd_ = -1;
 };

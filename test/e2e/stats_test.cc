@@ -27,8 +27,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/fs.h"
-#include "cri/stats/redis_client.h"
-#include "cri/stats/redis_test_server.h"
+#include "common/resp_connection.h"
+#include "common/testutil/redis_server.h"
 #include "nlohmann/json.hpp"
 #include "test/e2e/pod_fixture.h"
 
@@ -508,7 +508,7 @@ TEST_F(StatsE2E, DISABLED_BenchListContainerStats) {
 }
 
 TEST(StatsMetricsE2E, PrometheusEndpointCountsRpcs) {
-  int port = FreeLoopbackPort();
+  int port = PickFreeLoopbackPort();
   ASSERT_GT(port, 0);
   FlintdOptions options;
   options.extra_yaml = "metrics_address: 127.0.0.1:" + std::to_string(port) + "\n";
@@ -546,7 +546,7 @@ class StatsSinkE2E : public StatsE2E {
  protected:
   // The same flintd as the base starts, plus a metrics address.
   std::string ExtraYaml() const override {
-    if (metrics_port_ <= 0) metrics_port_ = FreeLoopbackPort();
+    if (metrics_port_ <= 0) metrics_port_ = PickFreeLoopbackPort();
     return "metrics_address: 127.0.0.1:" + std::to_string(metrics_port_) + "\n";
   }
 
@@ -565,12 +565,12 @@ class StatsSinkE2E : public StatsE2E {
   mutable int metrics_port_ = 0;  // picked when the base asks for the yaml
 };
 
-std::unique_ptr<stats::RedisConnection> Subscribe(uint16_t port, const std::vector<std::string>& channels) {
-  auto conn = stats::RedisConnection::Connect("127.0.0.1", port, std::chrono::seconds(2));
+std::unique_ptr<RespConnection> Subscribe(uint16_t port, const std::vector<std::string>& channels) {
+  auto conn = RespConnection::Connect("127.0.0.1", port, std::chrono::seconds(2));
   if (!conn.ok()) return nullptr;
   std::vector<std::string> command = {"SUBSCRIBE"};
   command.insert(command.end(), channels.begin(), channels.end());
-  if (!(*conn)->SendCommand(command).ok()) return nullptr;
+  if (!(*conn)->Send(RespConnection::EncodeCommand(std::vector<std::string_view>(command.begin(), command.end()))).ok()) return nullptr;
   for (size_t i = 0; i < channels.size(); ++i) {
     if (!(*conn)->ReadReply(std::chrono::seconds(2)).ok()) return nullptr;
   }
@@ -578,10 +578,10 @@ std::unique_ptr<stats::RedisConnection> Subscribe(uint16_t port, const std::vect
 }
 
 TEST_F(StatsSinkE2E, LogLinesAndStatsArriveOnRedisChannels) {
-  auto redis = stats::testing::RedisTestServer::Start();
+  auto redis = ::flint::testutil::RedisServer::Start();
   ASSERT_TRUE(redis.ok()) << redis.status();
   const std::string port = std::to_string((*redis)->port());
-  std::unique_ptr<stats::RedisConnection> sub = Subscribe((*redis)->port(), {"app-out", "app-err", "app-stats"});
+  std::unique_ptr<RespConnection> sub = Subscribe((*redis)->port(), {"app-out", "app-err", "app-stats"});
   ASSERT_TRUE(sub);
 
   v1::PodSandboxConfig sandbox_config = SandboxConfig("sinks");
@@ -664,7 +664,7 @@ TEST_F(StatsSinkE2E, LogLinesAndStatsArriveOnRedisChannels) {
 }
 
 TEST_F(StatsSinkE2E, DeadSinkNeitherStopsTheContainerNorItsLog) {
-  const std::string dead = "redis://127.0.0.1:" + std::to_string(stats::testing::PickFreeLoopbackPort());
+  const std::string dead = "redis://127.0.0.1:" + std::to_string(PickFreeLoopbackPort());
   v1::PodSandboxConfig sandbox_config = SandboxConfig("deadsink");
   (*sandbox_config.mutable_annotations())["flint.io/logs-redis"] = dead + "/out,err";
   (*sandbox_config.mutable_annotations())["flint.io/stats-redis"] = dead + "/stats";
@@ -714,10 +714,10 @@ TEST_F(StatsSinkE2E, DeadSinkNeitherStopsTheContainerNorItsLog) {
 }
 
 TEST_F(StatsSinkE2E, SinksKeepGoingAcrossFlintdRestart) {
-  auto redis = stats::testing::RedisTestServer::Start();
+  auto redis = ::flint::testutil::RedisServer::Start();
   ASSERT_TRUE(redis.ok()) << redis.status();
   const std::string port = std::to_string((*redis)->port());
-  std::unique_ptr<stats::RedisConnection> sub = Subscribe((*redis)->port(), {"r-out", "r-stats"});
+  std::unique_ptr<RespConnection> sub = Subscribe((*redis)->port(), {"r-out", "r-stats"});
   ASSERT_TRUE(sub);
   v1::PodSandboxConfig sandbox_config = SandboxConfig("restart");
   (*sandbox_config.mutable_annotations())["flint.io/logs-redis"] = "redis://127.0.0.1:" + port + "/r-out";

@@ -30,6 +30,7 @@
 #include "flist-snapshotter/store/resp_store.h"
 #include "flist-snapshotter/pack/v2_writer.h"
 #include "flist-snapshotter/store/routed_store.h"
+#include "common/testutil/redis_server.h"
 #include "flist-snapshotter/store/test_servers.h"
 
 namespace {
@@ -166,14 +167,15 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(big_mib), small_files, MiB(src_bytes), Seconds(t));
 
   // 2. Pack.
-  std::unique_ptr<testing::RedisServer> redis;
+  std::unique_ptr<::flint::testutil::RedisServer> redis;
   std::string url = "dir://" + work + "/store";
   if (use_redis) {
-    redis = std::make_unique<testing::RedisServer>();
-    if (!redis->ok()) {
-      std::cerr << "cannot start redis-server\n";
+    auto started = ::flint::testutil::RedisServer::Start();
+    if (!started.ok()) {
+      std::cerr << "cannot start redis-server: " << started.status() << "\n";
       return 1;
     }
+    redis = *std::move(started);
     url = "redis://127.0.0.1:" + std::to_string(redis->port());
   } else {
     std::filesystem::create_directories(work + "/store");
