@@ -7,7 +7,8 @@
 //   dir = "/work"
 //   [startup.entry.args.env]    # or env = {K = "V"} inline
 //   PATH = "/bin"
-// Only this subset of TOML is understood: strings, string arrays, inline tables of strings.
+// The whole of TOML is read (values of other keys are skipped whatever they are); ours must be
+// strings, an array of strings and a table of strings.
 #pragma once
 
 #include <map>
