@@ -70,7 +70,7 @@ absl::StatusOr<std::unique_ptr<FlistMount>> FlistMount::Mount(std::shared_ptr<co
     mount->clone_fd_ = true;
   }
   mount->StartLoop(options.max_fuse_threads);
-  if (options.read_ahead_kb > 0) {
+  if (options.read_ahead_kb >= 0) {
     if (absl::Status s = SetMountReadahead(mountpoint, options.read_ahead_kb); !s.ok()) {
       FLINT_LOG(WARN) << "flist mount " << mountpoint << ": " << s.message();
     }

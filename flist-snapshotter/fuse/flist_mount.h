@@ -33,7 +33,7 @@ namespace flint::flist {
 struct FlistMountOptions {
   FlistFsOptions fs;
   int max_fuse_threads = 8;
-  // Kernel readahead for the mount in KiB (0: leave the kernel's 128 KiB):
+  // Kernel readahead for the mount in KiB (0: none; -1: leave the kernel's 128 KiB):
   // two 512 KiB requests in flight. Larger windows measured no faster for
   // warm reads and make cold reads fetch blocks nobody asked for.
   // Needs root (sysfs); failure only logs.
