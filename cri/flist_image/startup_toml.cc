@@ -141,8 +141,7 @@ class Parser {
     const char c = Peek();
     if (c == '"' || c == '\'') {
       absl::StatusOr<std::string> s;
-      if (text_.compare(pos_, 3, "\"\"\"") == 0) s = MultiLineBasicString();
-      else if (text_.compare(pos_, 3, "'''") == 0) s = MultiLineLiteralString();
+      if (text_.compare(pos_, 3, std::string(3, c)) == 0) s = MultiLineString(c);
       else s = c == '"' ? BasicString() : LiteralString();
       if (!s.ok()) return s.status();
       value.v = *std::move(s);
@@ -291,23 +290,24 @@ class Parser {
     if (Peek() == '\n') Advance();
   }
 
-  absl::StatusOr<std::string> MultiLineBasicString() {
+  // At the opening quotes of a multi-line string (`quote` is " or '), up to its end.
+  absl::StatusOr<std::string> MultiLineString(char quote) {
     const int start_line = line_;
+    const std::string delimiter(3, quote);
     pos_ += 3;
     SkipFirstNewline();
     std::string out;
     while (true) {
       if (pos_ >= text_.size()) return ErrorAt(start_line, "unterminated multi-line string");
-      if (text_.compare(pos_, 3, "\"\"\"") == 0) {
+      if (text_.compare(pos_, 3, delimiter) == 0) {
         // Up to two quotes may end the content: """a"""" is a" (TOML).
         size_t quotes = 3;
-        while (quotes < 5 && pos_ + quotes < text_.size() && text_[pos_ + quotes] == '"') ++quotes;
-        out.append(quotes - 3, '"');
+        while (quotes < 5 && pos_ + quotes < text_.size() && text_[pos_ + quotes] == quote) ++quotes;
+        out.append(quotes - 3, quote);
         pos_ += quotes;
         return out;
       }
-      const char c = text_[pos_];
-      if (c == '\\') {
+      if (quote == '"' && text_[pos_] == '\\') {
         ++pos_;
         // A backslash at the end of a line trims the newline and the whitespace after it.
         size_t look = pos_;
@@ -319,25 +319,6 @@ class Parser {
         }
         if (absl::Status s = Escape(&out); !s.ok()) return s;
         continue;
-      }
-      out += c;
-      Advance();
-    }
-  }
-
-  absl::StatusOr<std::string> MultiLineLiteralString() {
-    const int start_line = line_;
-    pos_ += 3;
-    SkipFirstNewline();
-    std::string out;
-    while (true) {
-      if (pos_ >= text_.size()) return ErrorAt(start_line, "unterminated multi-line string");
-      if (text_.compare(pos_, 3, "'''") == 0) {
-        size_t quotes = 3;
-        while (quotes < 5 && pos_ + quotes < text_.size() && text_[pos_ + quotes] == '\'') ++quotes;
-        out.append(quotes - 3, '\'');
-        pos_ += quotes;
-        return out;
       }
       out += text_[pos_];
       Advance();
