@@ -27,6 +27,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/testutil/redis_server.h"
+#include "common/testutil/scripted_resp_server.h"
 #include "flist-snapshotter/block/blake2b.h"
 #include "flist-snapshotter/flist/flist_reader.h"
 #include "flist-snapshotter/fuse/mount_spare.h"
@@ -35,8 +37,6 @@
 #include "flist-snapshotter/store/dir_store.h"
 #include "flist-snapshotter/store/resp_store.h"
 #include "flist-snapshotter/store/routed_store.h"
-#include "common/testutil/redis_server.h"
-#include "common/testutil/scripted_resp_server.h"
 #include "flist-snapshotter/store/test_servers.h"
 #include "gtest/gtest.h"
 
@@ -566,7 +566,7 @@ TEST_F(FlistMountTest, CorruptBlockInStoreIsEIO) {
 TEST_F(FlistMountTest, TricklingStoreIsEIOAtTheReplyDeadline) {
   PackToDir();
   ::flint::testutil::ScriptedRespServer server({"$524288\r\n" + std::string(524288, 'b') + "\r\n"}, 100,
-                                     std::chrono::milliseconds(20));
+                                                std::chrono::milliseconds(20));
   ASSERT_GT(server.port(), 0);
   auto store = RespStore::Open("redis://127.0.0.1:" + std::to_string(server.port()), std::chrono::seconds(5), 1,
                                std::chrono::seconds(1));
