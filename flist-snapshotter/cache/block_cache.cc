@@ -18,29 +18,21 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "flist-snapshotter/block/blake2b.h"
+#include "flist-snapshotter/cache/segment_format.h"
 #include "flist-snapshotter/util/absl_compat.h"
 
 namespace flint::flist {
 namespace {
 
-constexpr char kMagic[8] = {'F', 'L', 'B', 'C', 'A', 'C', 'H', '1'};
-constexpr size_t kHeaderSize = 48;  // magic, u64 LE plaintext length, blake2b-256(key)
-constexpr char kTempPrefix[] = ".tmp-";
-
-std::string KeyDigest(std::string_view key) { return Blake2bDigest(key, 32); }
-
-std::string MakeHeader(std::string_view key, uint64_t length) {
-  std::string h(kMagic, sizeof(kMagic));
-  for (int i = 0; i < 8; ++i) h.push_back(static_cast<char>((length >> (8 * i)) & 0xff));
-  h += KeyDigest(key);
-  return h;
-}
-
-uint64_t DecodeLength(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
-}
+using segment_format::kMaxIdBytes;
+using segment_format::kSegmentsDir;
+using segment_format::kSegmentSuffix;
+using segment_format::SegmentFile;
+using segment_format::FileUsedNanos;
+using segment_format::ListSegments;
+using segment_format::ParsePointerTarget;
+using segment_format::PointerTarget;
+constexpr char kLegacyTempPrefix[] = ".tmp-";  // the per-block layout's writes in progress
 
 absl::Status ErrnoStatus(std::string_view what, const std::string& path) {
   return absl::InternalError(absl::StrCat(std::string(what), " ", path, ": ", std::strerror(errno)));
@@ -57,12 +49,22 @@ bool PreadAll(int fd, char* buf, size_t len, uint64_t offset) {
   return true;
 }
 
-bool WriteAll(int fd, std::string_view data) {
+bool PwriteAll(int fd, std::string_view header, std::string_view plain, uint64_t offset) {
   size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = write(fd, data.data() + done, data.size() - done);
+  const size_t total = header.size() + plain.size();
+  while (done < total) {
+    struct iovec iov[2];
+    int n_iov = 0;
+    if (done < header.size()) {
+      iov[n_iov++] = {const_cast<char*>(header.data() + done), header.size() - done};
+      iov[n_iov++] = {const_cast<char*>(plain.data()), plain.size()};
+    } else {
+      const size_t in_plain = done - header.size();
+      iov[n_iov++] = {const_cast<char*>(plain.data() + in_plain), plain.size() - in_plain};
+    }
+    ssize_t n = pwritev(fd, iov, n_iov, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return false;
+    if (n <= 0) return false;
     done += static_cast<size_t>(n);
   }
   return true;
@@ -75,25 +77,13 @@ bool IsHexName(const char* name) {
   return name[0] != '\0';
 }
 
-struct CachedFile {
-  std::string name;  // hex id
-  uint64_t bytes;
-  int64_t used;  // FileUsed
-};
-
-int64_t Nanos(const struct timespec& t) { return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; }
-
-// When a block file was last used as far as its times tell (see NoteHit), in
-// nanoseconds since the epoch, like NowNanos.
-int64_t FileUsed(const struct stat& st) { return std::max(Nanos(st.st_atim), Nanos(st.st_mtim)); }
-
 int64_t NowNanos() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
-// A temp file is another process's write in progress when its pid (".tmp-<hex>-<pid>-<n>")
-// is alive and it is recent; anything else was left by a crash.
+// A legacy temp file is another process's write in progress when its pid
+// (".tmp-<hex>-<pid>-<n>") is alive and it is recent; anything else was left by a crash.
 bool IsLiveTempFile(const char* name, const struct stat& st) {
   const char* dash = std::strrchr(name, '-');
   if (dash == nullptr || dash == name) return false;
@@ -106,34 +96,13 @@ bool IsLiveTempFile(const char* name, const struct stat& st) {
   return std::time(nullptr) - st.st_mtime < 600;
 }
 
-// Every block file under dir, oldest first; removes dead temp files on the way.
-std::vector<CachedFile> ListCachedFiles(const std::string& root, const char* temp_prefix) {
-  std::vector<CachedFile> found;
-  DIR* top = opendir(root.c_str());
-  if (top == nullptr) return found;
-  while (dirent* d = readdir(top)) {
-    if (std::strlen(d->d_name) != 2 || !IsHexName(d->d_name)) continue;
-    const std::string sub = absl::StrCat(root, "/", d->d_name);
-    DIR* dir = opendir(sub.c_str());
-    if (dir == nullptr) continue;
-    while (dirent* f = readdir(dir)) {
-      const std::string path = absl::StrCat(sub, "/", f->d_name);
-      struct stat st {};
-      if (std::strncmp(f->d_name, temp_prefix, std::strlen(temp_prefix)) == 0) {
-        if (lstat(path.c_str(), &st) == 0 && !IsLiveTempFile(f->d_name, st)) unlink(path.c_str());
-        continue;
-      }
-      if (!IsHexName(f->d_name)) continue;
-      if (lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-      found.push_back(CachedFile{f->d_name, static_cast<uint64_t>(st.st_size), FileUsed(st)});
-    }
-    closedir(dir);
-  }
-  closedir(top);
-  std::sort(found.begin(), found.end(), [](const CachedFile& a, const CachedFile& b) {
-    return a.used != b.used ? a.used < b.used : a.name < b.name;
-  });
-  return found;
+// The pointer's text, or "" when there is no pointer (or it is not a symlink).
+std::string ReadPointer(const std::string& path, bool* is_other_file = nullptr) {
+  char buf[512];
+  const ssize_t n = readlink(path.c_str(), buf, sizeof(buf));
+  if (is_other_file != nullptr) *is_other_file = n < 0 && errno == EINVAL;
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof(buf)) return "";
+  return std::string(buf, static_cast<size_t>(n));
 }
 
 void AtomicMax(std::atomic<uint64_t>& target, uint64_t value) {
@@ -156,42 +125,189 @@ absl::StatusOr<std::unique_ptr<BlockCache>> BlockCache::Open(BlockCacheOptions o
   if (access(cache->options_.dir.c_str(), R_OK | X_OK) != 0) {
     return ErrnoStatus("block cache: open", cache->options_.dir);
   }
-  if (cache->ledger_->fresh()) {
+  const std::string segments = absl::StrCat(cache->options_.dir, "/", kSegmentsDir);
+  // No segments directory: a new cache, or one in the per-block layout of
+  // earlier versions, whose files Scan removes and whose total it recounts.
+  const bool new_layout = access(segments.c_str(), F_OK) != 0;
+  if (new_layout && mkdir(segments.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoStatus("block cache: mkdir", segments);
+  }
+  if (cache->ledger_->fresh() || new_layout) {
     if (auto s = cache->Scan(); !s.ok()) return s;
   } else {
     BlockCache* self = cache.get();
     cache->indexer_ = std::thread([self] { self->IndexExisting(); });
   }
+  BlockCache* self = cache.get();
+  cache->sweeper_ = std::thread([self] {
+    std::unique_lock<std::mutex> lock(self->fds_mu_);
+    while (!self->sweeper_cv_.wait_for(lock, std::chrono::seconds(2), [self] { return self->stopping_; })) {
+      lock.unlock();
+      self->SweepKeptSegments();
+      lock.lock();
+    }
+  });
   return cache;
 }
 
-BlockCache::~BlockCache() { WaitForIndex(); }
+BlockCache::~BlockCache() {
+  WaitForIndex();
+  CloseWritableSegment();
+  {
+    std::lock_guard<std::mutex> lock(fds_mu_);
+    stopping_ = true;
+  }
+  sweeper_cv_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
+  for (const auto& [name, kept] : segment_fds_) close(kept.fd);
+}
+
+void BlockCache::SweepKeptSegments() {
+  {
+    // The segment being filled, when another process evicted it.
+    std::lock_guard<std::mutex> lock(writer_mu_);
+    struct stat st {};
+    if (writer_fd_ >= 0 && fstat(writer_fd_, &st) == 0 && st.st_nlink == 0) {
+      close(writer_fd_);
+      writer_fd_ = -1;
+      writer_segment_.clear();
+    }
+  }
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(fds_mu_);
+  std::erase_if(segment_fds_, [&](const auto& entry) {
+    struct stat st {};
+    if (now - entry.second.used < std::chrono::seconds(10) && fstat(entry.second.fd, &st) == 0 && st.st_nlink > 0) {
+      return false;
+    }
+    close(entry.second.fd);
+    return true;
+  });
+}
+
+int BlockCache::OpenSegment(const std::string& segment) {
+  {
+    std::lock_guard<std::mutex> lock(fds_mu_);
+    if (auto it = segment_fds_.find(segment); it != segment_fds_.end()) {
+      it->second.used = std::chrono::steady_clock::now();
+      return fcntl(it->second.fd, F_DUPFD_CLOEXEC, 0);
+    }
+  }
+  const int fd = open(SegmentPath(segment).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  std::lock_guard<std::mutex> lock(fds_mu_);
+  if (segment_fds_.contains(segment)) return fd;  // another thread opened it meanwhile
+  if (segment_fds_.size() >= kOpenSegmentsKept) {
+    // Segments evicted by other processes first; else any.
+    std::erase_if(segment_fds_, [](const auto& entry) {
+      struct stat st {};
+      if (fstat(entry.second.fd, &st) == 0 && st.st_nlink > 0) return false;
+      close(entry.second.fd);
+      return true;
+    });
+    if (segment_fds_.size() >= kOpenSegmentsKept) {
+      auto oldest = std::min_element(segment_fds_.begin(), segment_fds_.end(),
+                                     [](const auto& a, const auto& b) { return a.second.used < b.second.used; });
+      close(oldest->second.fd);
+      segment_fds_.erase(oldest);
+    }
+  }
+  const int kept = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (kept >= 0) segment_fds_.emplace(segment, KeptSegment{kept, std::chrono::steady_clock::now()});
+  return fd;
+}
+
+void BlockCache::ForgetSegment(const std::string& segment) {
+  std::lock_guard<std::mutex> lock(fds_mu_);
+  if (auto it = segment_fds_.find(segment); it != segment_fds_.end()) {
+    close(it->second.fd);
+    segment_fds_.erase(it);
+  }
+}
 
 void BlockCache::WaitForIndex() {
   if (indexer_.joinable()) indexer_.join();
 }
 
+std::string BlockCache::SegmentPath(const std::string& segment) const {
+  return absl::StrCat(options_.dir, "/", kSegmentsDir, "/", segment);
+}
+
+uint64_t BlockCache::EffectiveSegmentBytes() const {
+  uint64_t bytes = std::max<uint64_t>(options_.segment_bytes, 1);
+  if (options_.max_bytes > 0) bytes = std::min(bytes, std::max<uint64_t>(options_.max_bytes / 8, 1));
+  return bytes;
+}
+
+void BlockCache::SweepPointers(const std::vector<std::string>& segments_sorted) {
+  int64_t pointers = 0;
+  DIR* top = opendir(options_.dir.c_str());
+  if (top == nullptr) return;
+  while (dirent* d = readdir(top)) {
+    if (std::strlen(d->d_name) != 2 || !IsHexName(d->d_name)) continue;
+    const std::string sub = absl::StrCat(options_.dir, "/", d->d_name);
+    DIR* dir = opendir(sub.c_str());
+    if (dir == nullptr) continue;
+    while (dirent* f = readdir(dir)) {
+      const std::string path = absl::StrCat(sub, "/", f->d_name);
+      if (std::strncmp(f->d_name, kLegacyTempPrefix, std::strlen(kLegacyTempPrefix)) == 0) {
+        struct stat st {};
+        if (lstat(path.c_str(), &st) == 0 && !IsLiveTempFile(f->d_name, st)) unlink(path.c_str());
+        continue;
+      }
+      if (!IsHexName(f->d_name)) continue;
+      bool other_file = false;
+      const std::string target = ReadPointer(path, &other_file);
+      if (other_file) {
+        unlink(path.c_str());  // a block file of the per-block layout: not counted in segments
+        continue;
+      }
+      std::string segment;
+      uint64_t offset = 0;
+      if (target.empty() || !ParsePointerTarget(target, &segment, &offset)) {
+        if (!target.empty()) DropPointer(path, target);
+        continue;
+      }
+      if (!std::binary_search(segments_sorted.begin(), segments_sorted.end(), segment) &&
+          access(SegmentPath(segment).c_str(), F_OK) != 0 && errno == ENOENT) {
+        DropPointer(path, target);  // its segment was evicted by a process that died meanwhile
+        continue;
+      }
+      ++pointers;
+    }
+    closedir(dir);
+  }
+  closedir(top);
+  blocks_ = pointers;
+}
+
 void BlockCache::IndexExisting() {
   const absl::StatusOr<SharedLedger::State> before = ledger_->ReadState();
-  const std::vector<CachedFile> files = ListCachedFiles(options_.dir, kTempPrefix);
+  const std::vector<SegmentFile> files = ListSegments(options_.dir);
   uint64_t counted = 0;
-  for (const CachedFile& f : files) counted += f.bytes;
+  std::vector<std::string> names;
+  for (const SegmentFile& f : files) {
+    counted += f.bytes;
+    names.push_back(f.name);
+  }
+  std::sort(names.begin(), names.end());
   {
     std::lock_guard<std::mutex> lock(mu_);
     // What this process stored or hit meanwhile is known, and newer.
-    for (const CachedFile& f : files) {
+    for (const SegmentFile& f : files) {
       if (!lru_.Contains(f.name)) lru_.Insert(f.name, f.bytes, f.used);
     }
   }
+  SweepPointers(names);
   absl::Status s = ledger_->Update([&](uint64_t& total, uint64_t updates) {
     // Every store and eviction (of any process) updates the ledger under its
-    // lock. With none since the walk began, the walk counted exactly what the
-    // total must be, so it corrects a total left wrong by a process killed
-    // between changing the directory and writing the total. With some, the
-    // walk may have missed them: the total stays until a later count.
+    // lock. With none since the listing, it counted exactly what the total
+    // must be, so it corrects a total left wrong by a process killed between
+    // changing the directory and writing the total. With some, the listing may
+    // have missed them: the total stays until a later count.
     if (before.ok() && updates == before->updates && total != counted) {
       FLINT_LOG(WARN) << "block cache: the ledger of " << options_.dir << " said " << total
-                      << " bytes, its blocks take " << counted << "; corrected";
+                      << " bytes, its segments take " << counted << "; corrected";
       total = counted;
     }
     EvictLocked(total, "");
@@ -203,33 +319,63 @@ absl::Status BlockCache::Scan() {
   // Under the ledger lock, so no other process stores or evicts mid-count.
   return ledger_->Update([&](uint64_t& total) {
     total = 0;
-    const std::vector<CachedFile> files = ListCachedFiles(options_.dir, kTempPrefix);
+    const std::vector<SegmentFile> files = ListSegments(options_.dir);
+    std::vector<std::string> names;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (const CachedFile& f : files) {
+      for (const SegmentFile& f : files) {
         lru_.Insert(f.name, f.bytes, f.used);
         total += f.bytes;
+        names.push_back(f.name);
       }
     }
+    std::sort(names.begin(), names.end());
+    SweepPointers(names);
     EvictLocked(total, "");
   });
 }
 
+void BlockCache::DropPointer(const std::string& pointer, const std::string& target) {
+  // Another process may have stored the block again since: only our target goes.
+  if (ReadPointer(pointer) == target && unlink(pointer.c_str()) == 0) --blocks_;
+}
+
+bool BlockCache::RemoveSegmentLocked(const std::string& segment, uint64_t& total) {
+  const std::string path = SegmentPath(segment);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;  // another process evicted (and uncounted) it
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return false;
+  }
+  // Pointers first: a reader then misses (and refetches) instead of finding a
+  // pointer to a segment that is gone.
+  uint64_t offset = 0;
+  segment_format::RecordHeader header;
+  std::string why;
+  while (offset < static_cast<uint64_t>(st.st_size) && segment_format::ReadRecordHeader(fd, offset, &header, &why)) {
+    DropPointer(PathFor(header.id), PointerTarget(segment, offset));
+    offset += header.header_bytes + header.plain_length;
+  }
+  close(fd);
+  ForgetSegment(segment);
+  if (unlink(path.c_str()) != 0) return false;
+  total -= std::min(total, static_cast<uint64_t>(st.st_size));
+  ++evictions_;
+  return true;
+}
+
 void BlockCache::EvictLocked(uint64_t& total, const std::string& keep) {
   if (options_.max_bytes == 0 || total <= options_.max_bytes) return;
-  auto remove = [&](const std::string& name, uint64_t bytes) {
-    if (unlink(absl::StrCat(options_.dir, "/", name.substr(0, 2), "/", name).c_str()) != 0) return;
-    total -= std::min(total, bytes);  // else another process evicted (and uncounted) it
-    ++evictions_;
-  };
   std::string name;
   uint64_t bytes = 0;
   int64_t used = 0;
-  // Other processes' hits show only in the file's times (NoteHit), not in this
-  // process's order: an entry whose file was used since this process last saw
-  // it goes back in line at that time instead of being evicted. Stat-ing here,
-  // not on every hit, keeps that cost off the read path. The requeues are
-  // bounded so that this ends even while other processes keep touching files.
+  // Other processes' hits show only in the segment's times (NoteHit), not in
+  // this process's order: a segment used since this process last saw it goes
+  // back in line at that time instead of being evicted. Stat-ing here, not on
+  // every hit, keeps that cost off the read path. The requeues are bounded so
+  // that this ends even while other processes keep touching segments.
   size_t requeues_left = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -241,43 +387,29 @@ void BlockCache::EvictLocked(uint64_t& total, const std::string& keep) {
       if (!lru_.PopOldest(keep, &name, &bytes, &used)) break;
     }
     struct stat st {};
-    if (requeues_left > 0 && stat(absl::StrCat(options_.dir, "/", name.substr(0, 2), "/", name).c_str(), &st) == 0 &&
-        FileUsed(st) > used) {
+    if (stat(SegmentPath(name).c_str(), &st) != 0) continue;  // evicted elsewhere
+    if (requeues_left > 0 && FileUsedNanos(st) > used) {
       --requeues_left;
       std::lock_guard<std::mutex> lock(mu_);
-      if (!lru_.Contains(name)) lru_.Insert(name, bytes, FileUsed(st));  // else a hit meanwhile put it back, newer
+      // Else a hit meanwhile put it back, newer.
+      if (!lru_.Contains(name)) lru_.Insert(name, static_cast<uint64_t>(st.st_size), FileUsedNanos(st));
       continue;
     }
-    remove(name, bytes);
+    RemoveSegmentLocked(name, total);
   }
   if (total <= options_.max_bytes) return;
-  // The rest belongs to other processes (written after we scanned): go by the disk.
-  const std::vector<CachedFile> files = ListCachedFiles(options_.dir, kTempPrefix);
+  // The rest belongs to other processes (written after we listed): go by the disk.
+  const std::vector<SegmentFile> files = ListSegments(options_.dir);
   total = 0;
-  for (const CachedFile& f : files) total += f.bytes;
-  for (const CachedFile& f : files) {
+  for (const SegmentFile& f : files) total += f.bytes;
+  for (const SegmentFile& f : files) {
     if (total <= options_.max_bytes) break;
     if (f.name == keep) continue;
     {
       std::lock_guard<std::mutex> lock(mu_);
       lru_.Erase(f.name);
     }
-    remove(f.name, f.bytes);
-  }
-}
-
-void BlockCache::RemoveFile(const std::string& hex, uint64_t bytes) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    lru_.Erase(hex);
-  }
-  absl::Status s = ledger_->Update([&](uint64_t& total) {
-    if (unlink(absl::StrCat(options_.dir, "/", hex.substr(0, 2), "/", hex).c_str()) == 0) {
-      total -= std::min(total, bytes);
-    }
-  });
-  if (!s.ok()) {
-    FLINT_LOG(WARN) << "block cache: " << s.message();
+    RemoveSegmentLocked(f.name, total);
   }
 }
 
@@ -286,81 +418,105 @@ std::string BlockCache::PathFor(std::string_view id) const {
   return absl::StrCat(options_.dir, "/", hex.substr(0, 2), "/", hex);
 }
 
-void BlockCache::AdviseWillNeed(std::string_view id) const {
-  const int fd = open(PathFor(id).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  (void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-  close(fd);
-}
-
 bool BlockCache::Contains(std::string_view id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return lru_.Contains(HexEncode(id));
+  struct stat st {};
+  return lstat(PathFor(id).c_str(), &st) == 0 && S_ISLNK(st.st_mode);
 }
 
-absl::Status BlockCache::OpenChecked(const BlockRef& ref, int* fd_out, uint64_t* length, struct stat* st) {
+absl::Status BlockCache::OpenChecked(const BlockRef& ref, OpenRecord* rec) {
   const std::string hex = HexEncode(ref.id);
-  const std::string path = PathFor(ref.id);
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    std::lock_guard<std::mutex> lock(mu_);
-    lru_.Erase(hex);  // maybe evicted by another process
-    return absl::NotFoundError(absl::StrCat("block ", hex, " not cached"));
+  const std::string pointer = PathFor(ref.id);
+  const auto not_cached = absl::NotFoundError(absl::StrCat("block ", hex, " not cached"));
+  bool other_file = false;
+  rec->target = ReadPointer(pointer, &other_file);
+  if (other_file) {
+    unlink(pointer.c_str());  // a block file of the per-block layout (an older process)
+    return not_cached;
   }
-  *st = {};
+  if (rec->target.empty()) return not_cached;
   auto discard = [&](std::string_view why) -> absl::Status {
-    FLINT_LOG(WARN) << "block cache: dropping " << path << ": " << why;
-    close(fd);
-    RemoveFile(hex, static_cast<uint64_t>(st->st_size));
+    FLINT_LOG(WARN) << "block cache: dropping " << pointer << " -> " << rec->target << ": " << why;
+    if (rec->fd >= 0) close(rec->fd);
+    rec->fd = -1;
+    DropPointer(pointer, rec->target);
     return absl::NotFoundError(absl::StrCat("block ", hex, " cache entry is bad: ", Av(why)));
   };
-  char header[kHeaderSize];
-  if (fstat(fd, st) != 0 || !PreadAll(fd, header, kHeaderSize, 0)) return discard("short header");
-  if (std::memcmp(header, kMagic, sizeof(kMagic)) != 0) return discard("bad magic");
-  *length = DecodeLength(header + 8);
-  if (static_cast<uint64_t>(st->st_size) != kHeaderSize + *length) return discard("size mismatch");
+  if (!ParsePointerTarget(rec->target, &rec->segment, &rec->record_offset)) return discard("unreadable pointer");
+  rec->fd = OpenSegment(rec->segment);
+  if (rec->fd < 0) {
+    if (errno != ENOENT) return not_cached;
+    DropPointer(pointer, rec->target);  // the segment was evicted
+    return not_cached;
+  }
+  segment_format::RecordHeader header;
+  std::string why;
+  if (fstat(rec->fd, &rec->st) != 0) return discard(std::strerror(errno));
+  // Removed since this process opened it (a descriptor kept by OpenSegment):
+  // as gone as a segment that cannot be opened, and no longer kept on disk by us.
+  if (rec->st.st_nlink == 0) {
+    ForgetSegment(rec->segment);
+    close(rec->fd);
+    rec->fd = -1;
+    DropPointer(pointer, rec->target);
+    return not_cached;
+  }
+  if (!segment_format::ReadRecordHeader(rec->fd, rec->record_offset, &header, &why)) return discard(why);
+  if (header.id != ref.id) return discard("the record is of another block");
+  rec->length = header.plain_length;
+  rec->plain_offset = rec->record_offset + header.header_bytes;
+  if (rec->length > static_cast<uint64_t>(rec->st.st_size) ||
+      rec->plain_offset > static_cast<uint64_t>(rec->st.st_size) - rec->length) {
+    return discard("record cut short");
+  }
   // A different key for the same id means the caller cannot decrypt the
   // block; it must not get the plaintext from us either.
-  if (std::string_view(header + 16, 32) != KeyDigest(ref.key)) {
-    close(fd);
+  if (header.key_digest != segment_format::KeyDigest(ref.key)) {
+    close(rec->fd);
+    rec->fd = -1;
     return absl::NotFoundError(absl::StrCat("block ", hex, " cached under another key"));
   }
-  *fd_out = fd;
   return absl::OkStatus();
 }
 
-void BlockCache::NoteHit(const std::string& hex, int fd, const struct stat& st) {
-  // Recency for the other processes' eviction scans; at most once a minute per block.
-  if (std::time(nullptr) - st.st_mtime > 60) {
+absl::StatusOr<BlockCache::Location> BlockCache::Locate(const BlockRef& ref) {
+  OpenRecord rec;
+  if (absl::Status s = OpenChecked(ref, &rec); !s.ok()) return s;
+  close(rec.fd);
+  return Location{SegmentPath(rec.segment), rec.record_offset, rec.plain_offset, rec.length};
+}
+
+void BlockCache::NoteHit(const OpenRecord& rec) {
+  // Recency for the other processes' eviction scans; at most once a minute per segment.
+  if (std::time(nullptr) - rec.st.st_mtime > 60) {
     const struct timespec times[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
-    futimens(fd, times);
+    futimens(rec.fd, times);
   }
   const int64_t now = NowNanos();
   std::lock_guard<std::mutex> lock(mu_);
-  if (!lru_.Touch(hex, now)) lru_.Insert(hex, static_cast<uint64_t>(st.st_size), now);  // written by another process
+  // A segment another process wrote joins this process's order.
+  if (!lru_.Touch(rec.segment, now)) lru_.Insert(rec.segment, static_cast<uint64_t>(rec.st.st_size), now);
 }
 
 absl::StatusOr<size_t> BlockCache::ReadCached(const BlockRef& ref, uint64_t offset, char* out, size_t len,
                                               std::string* whole) {
-  int fd = -1;
-  uint64_t length = 0;
-  struct stat st {};
-  if (absl::Status s = OpenChecked(ref, &fd, &length, &st); !s.ok()) return s;
+  OpenRecord rec;
+  if (absl::Status s = OpenChecked(ref, &rec); !s.ok()) return s;
   struct Closer {
     int fd;
     ~Closer() { close(fd); }
-  } closer{fd};
-  const std::string hex = HexEncode(ref.id);
+  } closer{rec.fd};
+  const std::string pointer = PathFor(ref.id);
   auto discard = [&](std::string_view why) -> absl::Status {
-    FLINT_LOG(WARN) << "block cache: dropping " << PathFor(ref.id) << ": " << why;
-    RemoveFile(hex, static_cast<uint64_t>(st.st_size));
-    return absl::NotFoundError(absl::StrCat("block ", hex, " cache entry is bad: ", Av(why)));
+    FLINT_LOG(WARN) << "block cache: dropping " << pointer << " -> " << rec.target << ": " << why;
+    DropPointer(pointer, rec.target);
+    return absl::NotFoundError(absl::StrCat("block ", HexEncode(ref.id), " cache entry is bad: ", Av(why)));
   };
 
+  const uint64_t length = rec.length;
   size_t copied = 0;
   if (whole != nullptr || options_.verify_hits) {
     std::string plain(length, '\0');
-    if (!PreadAll(fd, plain.data(), length, kHeaderSize)) return discard("short read");
+    if (!PreadAll(rec.fd, plain.data(), length, rec.plain_offset)) return discard("short read");
     if (options_.verify_hits && Blake2bDigest(plain, ref.key.size()) != ref.key) {
       return discard("plaintext does not match its key");
     }
@@ -373,9 +529,9 @@ absl::StatusOr<size_t> BlockCache::ReadCached(const BlockRef& ref, uint64_t offs
     }
   } else if (offset < length) {
     copied = std::min<uint64_t>(len, length - offset);
-    if (!PreadAll(fd, out, copied, kHeaderSize + offset)) return discard("short read");
+    if (!PreadAll(rec.fd, out, copied, rec.plain_offset + offset)) return discard("short read");
   }
-  NoteHit(hex, fd, st);
+  NoteHit(rec);
   return copied;
 }
 
@@ -383,63 +539,111 @@ absl::StatusOr<BlockCache::FileRange> BlockCache::OpenCachedRange(const BlockRef
                                                                   size_t len) {
   // verify_hits needs the whole plaintext in memory anyway.
   if (options_.verify_hits) return absl::NotFoundError("verify_hits: no file ranges");
-  int fd = -1;
-  uint64_t length = 0;
-  struct stat st {};
-  if (absl::Status s = OpenChecked(ref, &fd, &length, &st); !s.ok()) return s;
-  NoteHit(HexEncode(ref.id), fd, st);
+  OpenRecord rec;
+  if (absl::Status s = OpenChecked(ref, &rec); !s.ok()) return s;
+  NoteHit(rec);
   ++hits_;
   FileRange range;
-  range.fd = fd;
-  range.file_offset = kHeaderSize + offset;
-  range.len = offset < length ? static_cast<size_t>(std::min<uint64_t>(len, length - offset)) : 0;
+  range.fd = rec.fd;
+  range.file_offset = rec.plain_offset + offset;
+  range.len = offset < rec.length ? static_cast<size_t>(std::min<uint64_t>(len, rec.length - offset)) : 0;
   return range;
+}
+
+void BlockCache::CloseWritableSegment() {
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  if (writer_fd_ >= 0) close(writer_fd_);
+  writer_fd_ = -1;
+  writer_segment_.clear();
+  writer_size_ = 0;
+}
+
+absl::Status BlockCache::EnsureWritableSegmentLocked(uint64_t record_bytes) {
+  if (writer_fd_ >= 0) {
+    struct stat st {};
+    // Full, or evicted by another process (it had the ledger lock, as we do now).
+    const bool evicted = fstat(writer_fd_, &st) != 0 || st.st_nlink == 0;
+    if (evicted || (writer_size_ > 0 && writer_size_ + record_bytes > EffectiveSegmentBytes())) {
+      close(writer_fd_);
+      writer_fd_ = -1;
+      writer_segment_.clear();
+    }
+  }
+  if (writer_fd_ >= 0) return absl::OkStatus();
+  const std::string name = absl::StrCat(getpid(), "-", NowNanos(), "-", segments_started_++, kSegmentSuffix);
+  const std::string path = SegmentPath(name);
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      // The segments directory was removed under us (a wiped cache): make it again.
+      mkdir(absl::StrCat(options_.dir, "/", kSegmentsDir).c_str(), 0700);
+    }
+    return ErrnoStatus("create", path);
+  }
+  writer_fd_ = fd;
+  writer_segment_ = name;
+  writer_size_ = 0;
+  return absl::OkStatus();
 }
 
 absl::Status BlockCache::Store(const BlockRef& ref, const std::string& plain) {
   const std::string hex = HexEncode(ref.id);
+  if (ref.id.empty() || ref.id.size() > kMaxIdBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("block id of ", ref.id.size(), " bytes cannot be cached"));
+  }
   const std::string sub = absl::StrCat(options_.dir, "/", hex.substr(0, 2));
   if (mkdir(sub.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus("mkdir", sub);
-  const std::string final_path = absl::StrCat(sub, "/", hex);
-  const std::string temp = absl::StrCat(sub, "/", kTempPrefix, hex, "-", getpid(), "-", temp_counter_++);
-  const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoStatus("create", temp);
-  const std::string header = MakeHeader(ref.key, plain.size());
-  bool ok = WriteAll(fd, header) && WriteAll(fd, plain);
-  if (ok && options_.fsync_writes) ok = fsync(fd) == 0;
-  absl::Status status = ok ? absl::OkStatus() : ErrnoStatus("write", temp);
-  if (close(fd) != 0 && status.ok()) status = ErrnoStatus("close", temp);
-  if (!status.ok()) {
-    unlink(temp.c_str());
-    return status;
-  }
-  const uint64_t bytes = header.size() + plain.size();
-  // link, not rename: when another process stored the block meanwhile, its
-  // file stays and is counted once. Linking under the ledger lock keeps every
-  // file either counted or not yet visible to another process's recount.
-  absl::Status linked = absl::OkStatus();
+  const std::string pointer = absl::StrCat(sub, "/", hex);
+  const std::string header = segment_format::EncodeRecordHeader(ref.id, ref.key, plain.size());
+  const uint64_t record_bytes = header.size() + plain.size();
+  absl::Status stored = absl::OkStatus();
+  // Appending and linking under the ledger lock keeps every record either
+  // counted or not yet visible to another process's recount, and lets a
+  // writer tell that its segment was evicted (by a process holding the lock).
   absl::Status ledger = ledger_->Update([&](uint64_t& total) {
-    bool added = link(temp.c_str(), final_path.c_str()) == 0;
-    if (!added && errno != EEXIST) {
-      // A filesystem without hard links: rename (a block stored by another
-      // process at the same moment is then counted twice until the next scan).
-      if ((errno != EPERM && errno != EOPNOTSUPP) || rename(temp.c_str(), final_path.c_str()) != 0) {
-        linked = ErrnoStatus("link", temp);
+    struct stat st {};
+    if (lstat(pointer.c_str(), &st) == 0) return;  // another process stored it meanwhile
+    std::string segment;
+    uint64_t offset = 0;
+    {
+      std::lock_guard<std::mutex> lock(writer_mu_);
+      if (stored = EnsureWritableSegmentLocked(record_bytes); !stored.ok()) return;
+      segment = writer_segment_;
+      offset = writer_size_;
+      bool ok = PwriteAll(writer_fd_, header, plain, offset);
+      if (ok && options_.fsync_writes) ok = fdatasync(writer_fd_) == 0;
+      if (!ok) {
+        stored = ErrnoStatus("write", SegmentPath(segment));
+        // What was written of the record stays; the segment is not appended to again.
+        struct stat now {};
+        if (fstat(writer_fd_, &now) == 0 && static_cast<uint64_t>(now.st_size) > offset) {
+          total += static_cast<uint64_t>(now.st_size) - offset;
+        }
+        close(writer_fd_);
+        writer_fd_ = -1;
+        writer_segment_.clear();
         return;
       }
-      added = true;
+      writer_size_ = offset + record_bytes;
+      if (writer_size_ >= EffectiveSegmentBytes()) {  // full: not held open until the next store
+        close(writer_fd_);
+        writer_fd_ = -1;
+        writer_segment_.clear();
+      }
+    }
+    total += record_bytes;
+    if (symlink(PointerTarget(segment, offset).c_str(), pointer.c_str()) != 0) {
+      stored = ErrnoStatus("symlink", pointer);  // the record's bytes stay counted with its segment
+    } else {
+      ++blocks_;
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
-      lru_.Insert(hex, bytes, NowNanos());
+      lru_.Insert(segment, offset + record_bytes, NowNanos());
     }
-    if (added) {
-      total += bytes;
-      EvictLocked(total, hex);
-    }
+    EvictLocked(total, segment);
   });
-  unlink(temp.c_str());
-  if (!linked.ok()) return linked;
+  if (!stored.ok()) return stored;
   return ledger;
 }
 
@@ -584,10 +788,7 @@ absl::StatusOr<size_t> BlockCache::ReadBlock(const BlockRef& ref, BlockFormat fo
 }
 
 absl::Status BlockCache::Prefetch(const BlockRef& ref, BlockFormat format, BlockStore& store) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (lru_.Contains(HexEncode(ref.id))) return absl::OkStatus();
-  }
+  if (Contains(ref.id)) return absl::OkStatus();
   ++misses_;
   auto fetched = Fetch(ref, format, store);
   return fetched.status();
@@ -609,8 +810,8 @@ BlockCacheStats BlockCache::stats() const {
   for (size_t i = 0; i < s.fetch_latency_buckets.size(); ++i) s.fetch_latency_buckets[i] = fetch_latency_buckets_[i];
   if (auto total = ledger_->Read(); total.ok()) s.shared_bytes = *total;
   std::lock_guard<std::mutex> lock(mu_);
+  s.cached_blocks = static_cast<uint64_t>(std::max<int64_t>(blocks_.load(), 0));
   s.cached_bytes = lru_.bytes();
-  s.cached_blocks = lru_.size();
   return s;
 }
 

@@ -77,15 +77,29 @@ class BlockCacheTest : public ::testing::Test {
     return BlockRef{enc->id, enc->key};
   }
 
+  // Segments of one record each by default, so that eviction picks single
+  // blocks; the tests of segments themselves ask for larger ones.
   std::unique_ptr<BlockCache> OpenCache(uint64_t max_bytes = 0,
-                                        std::chrono::milliseconds slow_failure_memory = std::chrono::seconds(5)) {
+                                        std::chrono::milliseconds slow_failure_memory = std::chrono::seconds(5),
+                                        uint64_t segment_bytes = 1) {
     BlockCacheOptions o;
     o.dir = root_ + "/cache";
     o.max_bytes = max_bytes;
     o.slow_failure_memory = slow_failure_memory;
+    o.segment_bytes = segment_bytes;
     auto c = BlockCache::Open(o);
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *std::move(c) : nullptr;
+  }
+
+  // The segment file a block's pointer names ("" without a pointer).
+  std::string SegmentOf(const BlockRef& ref) {
+    const std::string hex = HexEncode(ref.id);
+    std::error_code ec;
+    const std::string target =
+        std::filesystem::read_symlink(root_ + "/cache/" + hex.substr(0, 2) + "/" + hex, ec).string();
+    if (ec) return "";
+    return root_ + "/cache/segments/" + target.substr(0, target.rfind(':'));
   }
 
   std::string root_;
@@ -93,13 +107,20 @@ class BlockCacheTest : public ::testing::Test {
   std::unique_ptr<CountingStore> store_;
 };
 
+// What the segment files of the cache at `dir` take.
 uint64_t BlockFileBytes(const std::string& dir) {
   uint64_t total = 0;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file() && e.path().filename().string()[0] != '.') total += e.file_size();
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/segments", ec)) {
+    if (!e.is_symlink() && e.is_regular_file()) total += e.file_size();
   }
   return total;
 }
+
+// A record's size in its segment: header (56 bytes and the id), then the plaintext.
+uint64_t RecordBytes(const BlockRef& ref, size_t plain_size) { return 56 + ref.id.size() + plain_size; }
+
+bool IsPointer(const std::string& path) { return std::filesystem::is_symlink(path); }
 
 TEST_F(BlockCacheTest, MissFetchesOnceThenHitsFromDisk) {
   const std::string plain = RandomBytes(300000, 1);
@@ -110,7 +131,7 @@ TEST_F(BlockCacheTest, MissFetchesOnceThenHitsFromDisk) {
   EXPECT_EQ(*got, plain);
   EXPECT_EQ(store_->gets, 1);
   const std::string hex = HexEncode(ref.id);
-  EXPECT_TRUE(std::filesystem::exists(root_ + "/cache/" + hex.substr(0, 2) + "/" + hex));
+  EXPECT_TRUE(IsPointer(root_ + "/cache/" + hex.substr(0, 2) + "/" + hex));
   EXPECT_EQ(cache->PathFor(ref.id), root_ + "/cache/" + hex.substr(0, 2) + "/" + hex);
 
   got = cache->GetBlock(ref, BlockFormat::kV2, *store_);
@@ -166,8 +187,8 @@ TEST_F(BlockCacheTest, WaitersGetTheBlockBeforeItIsWrittenToDisk) {
   auto cache = OpenCache();
   const std::string hex = HexEncode(ref.id);
   const std::string block_file = root_ + "/cache/" + hex.substr(0, 2) + "/" + hex;
-  // Holding the ledger lock stalls the fetching thread where it links the
-  // block file into place, i.e. after the fetch and before the block is on disk.
+  // Holding the ledger lock stalls the fetching thread where it appends the
+  // block to its segment, i.e. after the fetch and before the block is on disk.
   const int ledger_fd = open((root_ + "/cache/.ledger").c_str(), O_RDWR | O_CLOEXEC);
   ASSERT_GE(ledger_fd, 0);
   ASSERT_EQ(flock(ledger_fd, LOCK_EX), 0);
@@ -190,7 +211,7 @@ TEST_F(BlockCacheTest, WaitersGetTheBlockBeforeItIsWrittenToDisk) {
   // Joins the fetch in flight and gets the block while it is still being written.
   auto waiter = read_at(1000);
   const bool waiter_done = waiter.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
-  const bool on_disk_before_unlock = std::filesystem::exists(block_file);
+  const bool on_disk_before_unlock = IsPointer(block_file);
   unlock();
   leader.join();
   close(ledger_fd);
@@ -199,7 +220,7 @@ TEST_F(BlockCacheTest, WaitersGetTheBlockBeforeItIsWrittenToDisk) {
   EXPECT_FALSE(on_disk_before_unlock);
   EXPECT_TRUE(prefetched.ok()) << prefetched;
   EXPECT_EQ(store_->gets, 1);
-  EXPECT_TRUE(std::filesystem::exists(block_file));
+  EXPECT_TRUE(IsPointer(block_file));
   EXPECT_TRUE(cache->Contains(ref.id));
 }
 
@@ -216,24 +237,18 @@ TEST_F(BlockCacheTest, HitsDoNotWaitForTheLedger) {
   ASSERT_EQ(flock(ledger_fd, LOCK_EX), 0);
   absl::Status prefetched = absl::UnknownError("not run");
   std::thread storing([&] { prefetched = cache->Prefetch(fetched, BlockFormat::kV2, *store_); });
-  // The store writes its temp file just before it takes the ledger.
-  const std::string sub = root_ + "/cache/" + HexEncode(fetched.id).substr(0, 2);
-  auto temp_written = [&] {
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(sub, ec)) {
-      if (e.path().filename().string().starts_with(".tmp-")) return true;
-    }
-    return false;
-  };
-  for (int i = 0; i < 2500 && !temp_written(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  const bool store_waiting = temp_written();
+  // The store takes the ledger right after the fetch.
+  for (int i = 0; i < 2500 && store_->gets < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const bool store_waiting = store_->gets == 2;
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // for it to reach the lock
   auto hit = std::async(std::launch::async, [&] { return cache->GetBlock(cached, BlockFormat::kV2, *store_); });
   const bool hit_done = hit.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  const bool stored_before_unlock = IsPointer(cache->PathFor(fetched.id));
   flock(ledger_fd, LOCK_UN);
   storing.join();
   close(ledger_fd);
   EXPECT_TRUE(store_waiting);
+  EXPECT_FALSE(stored_before_unlock) << "stored without the ledger";
   ASSERT_TRUE(hit_done) << "a hit waited for the ledger lock";
   auto got = hit.get();
   ASSERT_TRUE(got.ok()) << got.status();
@@ -254,7 +269,7 @@ TEST_F(BlockCacheTest, EvictsLeastRecentlyUsedAboveLimit) {
   EXPECT_TRUE(cache->Contains(refs[0].id));
   EXPECT_FALSE(cache->Contains(refs[1].id));
   EXPECT_TRUE(cache->Contains(refs[2].id));
-  EXPECT_FALSE(std::filesystem::exists(cache->PathFor(refs[1].id)));
+  EXPECT_FALSE(IsPointer(cache->PathFor(refs[1].id)));
   ASSERT_TRUE(cache->GetBlock(refs[3], BlockFormat::kV2, *store_).ok());  // evicts 0
   EXPECT_FALSE(cache->Contains(refs[0].id));
   const BlockCacheStats s = cache->stats();
@@ -267,7 +282,9 @@ TEST_F(BlockCacheTest, EvictsLeastRecentlyUsedAboveLimit) {
   EXPECT_EQ(store_->gets, 5);
 }
 
-TEST_F(BlockCacheTest, ReopenIndexesExistingBlocksAndDropsTempFiles) {
+// Files of the per-block layout of earlier versions (block files, their temp
+// files) are not part of the total and go when a cache is indexed.
+TEST_F(BlockCacheTest, ReopenIndexesExistingBlocksAndDropsLegacyFiles) {
   const std::string plain = RandomBytes(50000, 3);
   const BlockRef ref = AddBlock(plain);
   {
@@ -277,10 +294,13 @@ TEST_F(BlockCacheTest, ReopenIndexesExistingBlocksAndDropsTempFiles) {
   const std::string hex = HexEncode(ref.id);
   const std::string temp = root_ + "/cache/" + hex.substr(0, 2) + "/.tmp-leftover";
   std::ofstream(temp) << "partial";
+  const std::string legacy_block = root_ + "/cache/" + hex.substr(0, 2) + "/" + std::string(64, 'a');
+  std::ofstream(legacy_block) << "a block file of the per-block layout";
   auto cache = OpenCache();
   cache->WaitForIndex();  // the ledger has a total: existing blocks are indexed in the background
   EXPECT_TRUE(cache->Contains(ref.id));
   EXPECT_FALSE(std::filesystem::exists(temp));
+  EXPECT_FALSE(std::filesystem::exists(legacy_block));
   EXPECT_EQ(cache->stats().cached_blocks, 1u);
   auto got = cache->GetBlock(ref, BlockFormat::kV2, *store_);
   ASSERT_TRUE(got.ok());
@@ -352,10 +372,11 @@ TEST_F(BlockCacheTest, OpenCorrectsALedgerLeftWrongByACrash) {
   }
   const std::string cache_dir = root_ + "/cache";
   const uint64_t on_disk = BlockFileBytes(cache_dir);
-  ASSERT_EQ(on_disk, 3 * 100048u);
+  const uint64_t record = RecordBytes(refs[0], 100000);
+  ASSERT_EQ(on_disk, 3 * record);
 
   // Too high: the limit fits the directory, so nothing may be evicted.
-  SetLedgerTotal(cache_dir, on_disk + 100048);
+  SetLedgerTotal(cache_dir, on_disk + record);
   {
     auto cache = OpenCache(on_disk);
     cache->WaitForIndex();
@@ -365,11 +386,11 @@ TEST_F(BlockCacheTest, OpenCorrectsALedgerLeftWrongByACrash) {
   }
 
   // Too low: the directory is over the limit, which only a corrected total shows.
-  SetLedgerTotal(cache_dir, on_disk - 100048);
+  SetLedgerTotal(cache_dir, on_disk - record);
   auto cache = OpenCache(250000);
   cache->WaitForIndex();
   EXPECT_EQ(cache->stats().evictions, 1u);
-  EXPECT_EQ(BlockFileBytes(cache_dir), 2 * 100048u);
+  EXPECT_EQ(BlockFileBytes(cache_dir), 2 * record);
   EXPECT_EQ(cache->stats().shared_bytes, BlockFileBytes(cache_dir));
 }
 
@@ -377,12 +398,10 @@ TEST_F(BlockCacheTest, OpenCorrectsALedgerLeftWrongByACrash) {
 // lost from the total by that Open's correction.
 TEST_F(BlockCacheTest, OpenDoesNotLoseStoresMadeWhileItCounts) {
   const std::string cache_dir = root_ + "/cache";
-  // Many files, so that the walk takes long enough for stores to land in it.
+  // Many segments, so that the walk takes long enough for stores to land in it.
+  std::filesystem::create_directories(cache_dir + "/segments");
   for (int i = 0; i < 2000; ++i) {
-    char name[65];
-    std::snprintf(name, sizeof name, "%02x%062x", i % 256, i);
-    std::filesystem::create_directories(cache_dir + "/" + std::string(name, 2));
-    std::ofstream(cache_dir + "/" + std::string(name, 2) + "/" + name) << std::string(100, 'x');
+    std::ofstream(cache_dir + "/segments/1-1-" + std::to_string(i) + ".seg") << std::string(100, 'x');
   }
   std::vector<BlockRef> refs;
   for (uint32_t i = 0; i < 60; ++i) refs.push_back(AddBlock(RandomBytes(5000, 200 + i)));
@@ -456,7 +475,9 @@ TEST_F(BlockCacheTest, EvictionSparesABlockAnotherInstanceKeepsUsing) {
     auto cache = OpenCache();
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(cache->GetBlock(refs[i], BlockFormat::kV2, *store_).ok());
   }
-  auto path = [&](int i) { return root_ + "/cache/" + HexEncode(refs[i].id).substr(0, 2) + "/" + HexEncode(refs[i].id); };
+  std::vector<std::string> segments;
+  for (int i = 0; i < 3; ++i) segments.push_back(SegmentOf(refs[i]));
+  auto path = [&](int i) { return segments[static_cast<size_t>(i)]; };
   SetFileTimes(path(0), std::chrono::hours(3));
   SetFileTimes(path(1), std::chrono::hours(2));
   SetFileTimes(path(2), std::chrono::hours(1));
@@ -471,8 +492,9 @@ TEST_F(BlockCacheTest, EvictionSparesABlockAnotherInstanceKeepsUsing) {
   ASSERT_TRUE(storing->GetBlock(refs[3], BlockFormat::kV2, *store_).ok());
   EXPECT_TRUE(std::filesystem::exists(path(0)));
   EXPECT_FALSE(std::filesystem::exists(path(1)));
+  EXPECT_FALSE(IsPointer(storing->PathFor(refs[1].id)));
   EXPECT_TRUE(std::filesystem::exists(path(2)));
-  EXPECT_TRUE(std::filesystem::exists(path(3)));
+  EXPECT_TRUE(std::filesystem::exists(SegmentOf(refs[3])));
   EXPECT_EQ(storing->stats().evictions, 1u);
   EXPECT_TRUE(storing->Contains(refs[0].id));
   EXPECT_LE(BlockFileBytes(root_ + "/cache"), kLimit);
@@ -491,16 +513,20 @@ TEST_F(BlockCacheTest, ABlockUsedElsewhereIsRequeuedAtThatTime) {
     auto cache = OpenCache();
     for (int i = 0; i < 2; ++i) ASSERT_TRUE(cache->GetBlock(refs[i], BlockFormat::kV2, *store_).ok());
   }
-  auto path = [&](int i) { return root_ + "/cache/" + HexEncode(refs[i].id).substr(0, 2) + "/" + HexEncode(refs[i].id); };
-  SetFileTimes(path(0), std::chrono::hours(3));
-  SetFileTimes(path(1), std::chrono::hours(2));
+  std::vector<std::string> segments;
+  for (int i = 0; i < 2; ++i) segments.push_back(SegmentOf(refs[i]));
+  SetFileTimes(segments[0], std::chrono::hours(3));
+  SetFileTimes(segments[1], std::chrono::hours(2));
   auto cache = OpenCache(350000);  // three blocks with their headers
   cache->WaitForIndex();
   ASSERT_TRUE(cache->GetBlock(refs[2], BlockFormat::kV2, *store_).ok());
+  segments.push_back(SegmentOf(refs[2]));
+  auto path = [&](int i) { return segments[static_cast<size_t>(i)]; };
   // As if another process had read block 0 after this one opened (when block
   // 0 was 3 h old) but before this one stored block 2.
   SetFileTimes(path(0), std::chrono::minutes(30));
   ASSERT_TRUE(cache->GetBlock(refs[3], BlockFormat::kV2, *store_).ok());  // requeues 0, evicts 1
+  segments.push_back(SegmentOf(refs[3]));
   EXPECT_TRUE(std::filesystem::exists(path(0)));
   EXPECT_FALSE(std::filesystem::exists(path(1)));
   ASSERT_TRUE(cache->GetBlock(refs[4], BlockFormat::kV2, *store_).ok());  // 0 is older than 2 and 3
@@ -627,12 +653,17 @@ TEST_F(BlockCacheTest, TruncatedCacheFileIsRefetched) {
   const BlockRef ref = AddBlock(plain);
   auto cache = OpenCache();
   ASSERT_TRUE(cache->GetBlock(ref, BlockFormat::kV2, *store_).ok());
-  ASSERT_EQ(truncate(cache->PathFor(ref.id).c_str(), 1000), 0);
+  const std::string first_segment = SegmentOf(ref);
+  ASSERT_EQ(truncate(first_segment.c_str(), 1000), 0);
   auto got = cache->GetBlock(ref, BlockFormat::kV2, *store_);
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(*got, plain);
   EXPECT_EQ(store_->gets, 2);
-  EXPECT_EQ(std::filesystem::file_size(cache->PathFor(ref.id)), 48 + plain.size());
+  // Stored again, whole, in a new segment.
+  EXPECT_NE(SegmentOf(ref), first_segment);
+  EXPECT_EQ(std::filesystem::file_size(SegmentOf(ref)), RecordBytes(ref, plain.size()));
+  EXPECT_TRUE(cache->GetBlock(ref, BlockFormat::kV2, *store_).ok());
+  EXPECT_EQ(store_->gets, 2);
 }
 
 TEST_F(BlockCacheTest, VerifyHitsCatchesBitRot) {
@@ -645,8 +676,10 @@ TEST_F(BlockCacheTest, VerifyHitsCatchesBitRot) {
   ASSERT_TRUE(cache.ok());
   ASSERT_TRUE((*cache)->GetBlock(ref, BlockFormat::kV2, *store_).ok());
   {
-    std::fstream f((*cache)->PathFor(ref.id), std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(48 + 100);
+    auto where = (*cache)->Locate(ref);
+    ASSERT_TRUE(where.ok()) << where.status();
+    std::fstream f(where->segment_path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(where->plain_offset + 100));
     f.put('\x7f' ^ plain[100]);
   }
   auto got = (*cache)->GetBlock(ref, BlockFormat::kV2, *store_);
@@ -655,6 +688,168 @@ TEST_F(BlockCacheTest, VerifyHitsCatchesBitRot) {
   EXPECT_EQ(store_->gets, 2);
 }
 
+
+// Blocks fetched one after another are records side by side in one segment:
+// a warm sequential read of them is one file read front to back.
+TEST_F(BlockCacheTest, BlocksStoredInOrderSitSideBySideInOneSegment) {
+  std::vector<BlockRef> refs;
+  for (uint32_t i = 0; i < 5; ++i) refs.push_back(AddBlock(RandomBytes(30000 + i, 300 + i)));
+  auto cache = OpenCache(0, std::chrono::seconds(5), /*segment_bytes=*/64 << 20);
+  for (const BlockRef& ref : refs) ASSERT_TRUE(cache->GetBlock(ref, BlockFormat::kV2, *store_).ok());
+  uint64_t next = 0;
+  std::string segment;
+  for (uint32_t i = 0; i < refs.size(); ++i) {
+    auto where = cache->Locate(refs[i]);
+    ASSERT_TRUE(where.ok()) << where.status();
+    if (i == 0) segment = where->segment_path;
+    EXPECT_EQ(where->segment_path, segment);
+    EXPECT_EQ(where->record_offset, next);
+    EXPECT_EQ(where->length, 30000u + i);
+    next = where->plain_offset + where->length;
+    EXPECT_EQ(next, where->record_offset + RecordBytes(refs[i], 30000 + i));
+  }
+  EXPECT_EQ(std::filesystem::file_size(segment), next);
+  EXPECT_EQ(cache->stats().shared_bytes, next);
+  EXPECT_EQ(cache->stats().cached_blocks, 5u);
+  // Ranges for zero-copy replies point into the segment.
+  auto range = cache->OpenCachedRange(refs[2], 100, 50);
+  ASSERT_TRUE(range.ok()) << range.status();
+  char buf[50];
+  ASSERT_EQ(pread(range->fd, buf, sizeof buf, static_cast<off_t>(range->file_offset)), 50);
+  close(range->fd);
+  EXPECT_EQ(std::string(buf, 50), RandomBytes(30002, 302).substr(100, 50));
+}
+
+// Eviction takes a whole segment: every block in it, pointers included.
+TEST_F(BlockCacheTest, ASegmentIsEvictedWholeWithItsPointers) {
+  std::vector<BlockRef> refs;
+  for (uint32_t i = 0; i < 20; ++i) refs.push_back(AddBlock(RandomBytes(50000, 320 + i)));
+  // Segments of at most an eighth of the limit: two records each.
+  auto cache = OpenCache(1000000, std::chrono::seconds(5), /*segment_bytes=*/64 << 20);
+  for (const BlockRef& ref : refs) ASSERT_TRUE(cache->GetBlock(ref, BlockFormat::kV2, *store_).ok());
+  EXPECT_EQ(SegmentOf(refs[0]), "");
+  EXPECT_FALSE(cache->Contains(refs[0].id));
+  EXPECT_FALSE(cache->Contains(refs[1].id));
+  EXPECT_TRUE(cache->Contains(refs[2].id));
+  EXPECT_EQ(SegmentOf(refs[2]), SegmentOf(refs[3]));
+  EXPECT_NE(SegmentOf(refs[3]), SegmentOf(refs[4]));
+  EXPECT_EQ(cache->stats().evictions, 1u);
+  EXPECT_EQ(cache->stats().cached_blocks, 18u);
+  const uint64_t on_disk = BlockFileBytes(root_ + "/cache");
+  EXPECT_EQ(on_disk, 18 * RecordBytes(refs[0], 50000));
+  EXPECT_EQ(cache->stats().shared_bytes, on_disk);
+  auto again = cache->GetBlock(refs[1], BlockFormat::kV2, *store_);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, RandomBytes(50000, 321));
+  EXPECT_EQ(store_->gets, 21);
+}
+
+// A process appending to a segment that another process evicted starts a new
+// one; nothing it stores afterwards is lost and the ledger stays exact.
+TEST_F(BlockCacheTest, AWriterWhoseSegmentWasEvictedStartsANewOne) {
+  std::vector<BlockRef> refs;
+  for (uint32_t i = 0; i < 22; ++i) refs.push_back(AddBlock(RandomBytes(20000, 340 + i)));
+  constexpr uint64_t kLimit = 400000;  // segments of up to 50000 bytes: two records
+  auto writer = OpenCache(kLimit, std::chrono::seconds(5), 64 << 20);
+  ASSERT_TRUE(writer->GetBlock(refs[0], BlockFormat::kV2, *store_).ok());
+  const std::string open_segment = SegmentOf(refs[0]);
+  SetFileTimes(open_segment, std::chrono::hours(1));  // the oldest there will be
+  auto other = OpenCache(kLimit, std::chrono::seconds(5), 64 << 20);
+  other->WaitForIndex();
+  for (int i = 1; i <= 20; ++i) ASSERT_TRUE(other->GetBlock(refs[i], BlockFormat::kV2, *store_).ok());
+  ASSERT_FALSE(std::filesystem::exists(open_segment)) << "the other instance was to evict the writer's segment";
+  EXPECT_FALSE(writer->Contains(refs[0].id));
+  ASSERT_TRUE(writer->GetBlock(refs[21], BlockFormat::kV2, *store_).ok());
+  EXPECT_NE(SegmentOf(refs[21]), "");
+  EXPECT_NE(SegmentOf(refs[21]), open_segment);
+  const int gets = store_->gets;
+  auto hit = other->GetBlock(refs[21], BlockFormat::kV2, *store_);
+  ASSERT_TRUE(hit.ok()) << hit.status();
+  EXPECT_EQ(*hit, RandomBytes(20000, 361));
+  EXPECT_EQ(store_->gets, gets);
+  EXPECT_LE(BlockFileBytes(root_ + "/cache"), kLimit);
+  EXPECT_EQ(writer->stats().shared_bytes, BlockFileBytes(root_ + "/cache"));
+}
+
+// Whether this process has `path` open (as a deleted file, once it is removed).
+bool ProcessHoldsOpen(const std::string& path) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    std::error_code link_ec;
+    const std::string target = std::filesystem::read_symlink(e.path(), link_ec).string();
+    if (!link_ec && target.starts_with(path)) return true;
+  }
+  return false;
+}
+
+// Descriptors kept for readahead must not keep a segment another process
+// evicted on disk, where it would take space the ledger no longer counts.
+TEST_F(BlockCacheTest, ASegmentEvictedElsewhereIsNotKeptOpen) {
+  std::vector<BlockRef> refs;
+  for (uint32_t i = 0; i < 4; ++i) refs.push_back(AddBlock(RandomBytes(100000, 380 + i)));
+  constexpr uint64_t kLimit = 350000;  // three blocks with their headers
+  auto reader = OpenCache(kLimit);
+  ASSERT_TRUE(reader->GetBlock(refs[0], BlockFormat::kV2, *store_).ok());
+  const std::string segment = SegmentOf(refs[0]);
+  ASSERT_TRUE(reader->GetBlock(refs[0], BlockFormat::kV2, *store_).ok());  // a hit: its segment is kept open
+  ASSERT_TRUE(ProcessHoldsOpen(segment));
+  SetFileTimes(segment, std::chrono::hours(1));
+  auto evicting = OpenCache(kLimit);
+  evicting->WaitForIndex();
+  for (int i = 1; i < 4; ++i) ASSERT_TRUE(evicting->GetBlock(refs[i], BlockFormat::kV2, *store_).ok());
+  ASSERT_FALSE(std::filesystem::exists(segment));
+  bool held = true;
+  for (int i = 0; i < 100 && held; ++i) {
+    held = ProcessHoldsOpen(segment);
+    if (held) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_FALSE(held) << segment << " is still open, 10 s after it was evicted";
+  // And the reader finds the block gone, not served from the deleted file.
+  EXPECT_FALSE(reader->Contains(refs[0].id));
+}
+
+// A pointer is only a hint: one whose segment is gone, one naming another
+// block's record, and one naming a path outside the cache are misses, dropped,
+// and never serve the wrong bytes.
+TEST_F(BlockCacheTest, BadPointersAreMissesAndAreDropped) {
+  const std::string plain_a = RandomBytes(30000, 360);
+  const std::string plain_b = RandomBytes(30000, 361);
+  const BlockRef a = AddBlock(plain_a);
+  const BlockRef b = AddBlock(plain_b);
+  auto cache = OpenCache(0, std::chrono::seconds(5), 64 << 20);
+  ASSERT_TRUE(cache->GetBlock(a, BlockFormat::kV2, *store_).ok());
+  ASSERT_TRUE(cache->GetBlock(b, BlockFormat::kV2, *store_).ok());
+  const std::string pointer_a = cache->PathFor(a.id);
+  const std::string pointer_b = cache->PathFor(b.id);
+
+  // b's pointer names a's record.
+  const std::string target_a = std::filesystem::read_symlink(pointer_a).string();
+  std::filesystem::remove(pointer_b);
+  std::filesystem::create_symlink(target_a, pointer_b);
+  auto got = cache->GetBlock(b, BlockFormat::kV2, *store_);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got == plain_b);
+  EXPECT_EQ(store_->gets, 3);
+  EXPECT_NE(std::filesystem::read_symlink(pointer_b).string(), target_a);
+
+  // A path out of the cache.
+  std::filesystem::remove(pointer_b);
+  std::filesystem::create_symlink("../../../etc/passwd.seg:0", pointer_b);
+  got = cache->GetBlock(b, BlockFormat::kV2, *store_);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got == plain_b);
+  EXPECT_EQ(store_->gets, 4);
+
+  // The segment is gone.
+  std::filesystem::remove(SegmentOf(a));
+  EXPECT_TRUE(absl::IsNotFound(cache->Locate(a).status()));
+  EXPECT_FALSE(IsPointer(pointer_a));
+  got = cache->GetBlock(a, BlockFormat::kV2, *store_);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got == plain_a);
+  EXPECT_EQ(store_->gets, 5);
+  EXPECT_TRUE(cache->Locate(a).ok());
+}
 
 // Two flist-mount processes share one cache dir; each alone stays under the
 // limit, together they would not: the limit must hold for the directory.
@@ -668,7 +863,7 @@ TEST_F(BlockCacheTest, TwoInstancesOnOneDirShareTheLimit) {
   ASSERT_TRUE(first->GetBlock(refs[0], BlockFormat::kV2, *store_).ok());
   ASSERT_TRUE(first->GetBlock(refs[1], BlockFormat::kV2, *store_).ok());
   ASSERT_TRUE(second->GetBlock(refs[2], BlockFormat::kV2, *store_).ok());
-  EXPECT_EQ(BlockFileBytes(root_ + "/cache"), 3 * 100048u);
+  EXPECT_EQ(BlockFileBytes(root_ + "/cache"), 3 * RecordBytes(refs[0], 100000));
   EXPECT_EQ(first->stats().evictions + second->stats().evictions, 0u);
   // Each instance alone holds at most 2 blocks, but the directory would hold 5.
   ASSERT_TRUE(second->GetBlock(refs[3], BlockFormat::kV2, *store_).ok());
@@ -678,9 +873,9 @@ TEST_F(BlockCacheTest, TwoInstancesOnOneDirShareTheLimit) {
   EXPECT_EQ(second->stats().shared_bytes, BlockFileBytes(root_ + "/cache"));
   EXPECT_GE(first->stats().evictions + second->stats().evictions, 2u);
   // The newest blocks of both instances survive; the oldest (first's block 0) went.
-  EXPECT_TRUE(std::filesystem::exists(first->PathFor(refs[4].id)));
-  EXPECT_TRUE(std::filesystem::exists(second->PathFor(refs[3].id)));
-  EXPECT_FALSE(std::filesystem::exists(first->PathFor(refs[0].id)));
+  EXPECT_TRUE(IsPointer(first->PathFor(refs[4].id)));
+  EXPECT_TRUE(IsPointer(second->PathFor(refs[3].id)));
+  EXPECT_FALSE(IsPointer(first->PathFor(refs[0].id)));
   // A block the other instance evicted is fetched again, correctly.
   const int gets = store_->gets;
   for (int i = 0; i < 5; ++i) {

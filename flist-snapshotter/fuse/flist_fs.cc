@@ -32,7 +32,7 @@ struct FlistFsOps {
       self->proto_minor_ = conn->proto_minor;
     }
     self->init_cv_.notify_all();
-    // Cached reads are spliced from the cache files straight into the FUSE device.
+    // Cached reads are spliced from the segment files straight into the FUSE device.
     if (self->options_.splice_reads && (conn->capable & FUSE_CAP_SPLICE_WRITE)) {
       conn->want |= FUSE_CAP_SPLICE_WRITE;
       // libfuse derives the largest request (reads too) from max_write. One
@@ -159,7 +159,7 @@ FlistFs::FlistFs(std::shared_ptr<const Flist> flist, BlockCache* cache, BlockSto
       const Entry* e = flist_->Resolve(path);
       if (e == nullptr || e->type != EntryType::kRegular || e->blocks.empty()) continue;
       const int64_t first_blocks = std::min<int64_t>(options_.open_prefetch_blocks, static_cast<int64_t>(e->blocks.size()));
-      SchedulePrefetch(*e, 0, first_blocks - 1, /*advise_cached=*/false);
+      SchedulePrefetch(*e, 0, first_blocks - 1);
     }
   }
 }
@@ -259,7 +259,7 @@ void FlistFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   const int64_t first_blocks = std::min<int64_t>(options_.open_prefetch_blocks, static_cast<int64_t>(e->blocks.size()));
   if (first_blocks > 0 && options_.prefetch_threads > 0) {
     file->prefetched_upto = first_blocks - 1;
-    SchedulePrefetch(*e, 0, first_blocks - 1, /*advise_cached=*/false);
+    SchedulePrefetch(*e, 0, first_blocks - 1);
   }
   uint64_t handle = 0;
   {
@@ -421,7 +421,7 @@ void FlistFs::MaybePrefetch(OpenFile& file, const Entry& entry, uint64_t offset,
     if (from > to) return;
     file.prefetched_upto = to;
   }
-  const int64_t handled = SchedulePrefetch(entry, from, to, /*advise_cached=*/true, fetch_to);
+  const int64_t handled = SchedulePrefetch(entry, from, to, fetch_to);
   if (handled < to) {
     std::lock_guard<std::mutex> lock(file.mu);
     // The rest waits for later reads (unless another read moved on meanwhile).
@@ -429,14 +429,10 @@ void FlistFs::MaybePrefetch(OpenFile& file, const Entry& entry, uint64_t offset,
   }
 }
 
-int64_t FlistFs::SchedulePrefetch(const Entry& entry, int64_t from, int64_t to, bool advise_cached,
-                                  int64_t fetch_to) {
+int64_t FlistFs::SchedulePrefetch(const Entry& entry, int64_t from, int64_t to, int64_t fetch_to) {
   for (int64_t b = from; b <= to; ++b) {
     const BlockRef& ref = entry.blocks[static_cast<size_t>(b)];
-    if (cache_->Contains(ref.id)) {
-      if (advise_cached) cache_->AdviseWillNeed(ref.id);
-      continue;
-    }
+    if (cache_->Contains(ref.id)) continue;
     if (b > fetch_to) return b - 1;
     {
       std::lock_guard<std::mutex> lock(prefetch_mu_);

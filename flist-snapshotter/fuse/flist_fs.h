@@ -50,7 +50,7 @@ struct FlistFsOptions {
   std::vector<std::string> warm_paths;
   int prefetch_threads = 4;
   size_t prefetch_queue = 64;
-  // Reply to reads of cached blocks by splicing from the cache files (no
+  // Reply to reads of cached blocks by splicing from the segment files (no
   // copy through our memory) when the kernel offers it.
   bool splice_reads = true;
   // Kernel caching of attributes and names; the content never changes.
@@ -104,13 +104,12 @@ class FlistFs {
   struct stat Attr(uint32_t index) const;
   void FillEntry(uint32_t index, fuse_entry_param* e) const;
   void MaybePrefetch(OpenFile& file, const Entry& entry, uint64_t offset, size_t size);
-  // Queues blocks [from, to] of the entry that are not cached; cached ones get a
-  // WILLNEED hint when `advise_cached` (a sequential reader will want them next;
-  // on every open of a cached file the hint would only cost syscalls). Stops
-  // at the first block past `fetch_to` that is not cached; returns the last
-  // block handled.
-  int64_t SchedulePrefetch(const Entry& entry, int64_t from, int64_t to, bool advise_cached = true,
-                           int64_t fetch_to = INT64_MAX);
+  // Queues blocks [from, to] of the entry that are not cached. (Cached ones
+  // need nothing: the kernel's readahead on their segment brings them in, and
+  // WILLNEED hints per block only broke its large requests into small ones.)
+  // Stops at the first block past `fetch_to` that is not cached; returns the
+  // last block handled.
+  int64_t SchedulePrefetch(const Entry& entry, int64_t from, int64_t to, int64_t fetch_to = INT64_MAX);
 
   // Request handlers (called through Ops()).
   void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
@@ -118,7 +117,7 @@ class FlistFs {
   void ReadLink(fuse_req_t req, fuse_ino_t ino);
   void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
-  // Replies with ranges of cache files when every block of the read is
+  // Replies with ranges of segment files when every block of the read is
   // cached; false (nothing replied) otherwise.
   bool ReplyFromCacheFiles(fuse_req_t req, const Entry& e, uint64_t offset, size_t want);
   void Release(fuse_req_t req, fuse_file_info* fi);

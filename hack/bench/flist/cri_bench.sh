@@ -15,7 +15,7 @@
 # Bytes: OCI = the registry's access log; flist = .fl size + redis total_net_output_bytes.
 # Disk: du -x of the daemon's root after the step (images, snapshots, flist file, block cache).
 # Then sequential read of data/large-1.bin (50 MiB) through flist-mount (cold store; warm block cache
-# with the page cache of the FUSE file and of the cache files dropped) vs the file on local disk
+# with the page cache of the FUSE file and of the cache segments dropped) vs the file on local disk
 # (page cache dropped), each the median of 5 (interleaved).
 #
 # Env: FLINT_BENCH_RUNTIME (OCI runtime of both sides: crun, the default, or runc), BUILD_DIR (release
