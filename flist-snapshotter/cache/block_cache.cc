@@ -614,10 +614,13 @@ absl::Status BlockCache::Store(const BlockRef& ref, const std::string& plain) {
       if (ok && options_.fsync_writes) ok = fdatasync(writer_fd_) == 0;
       if (!ok) {
         stored = ErrnoStatus("write", SegmentPath(segment));
-        // What was written of the record stays; the segment is not appended to again.
-        struct stat now {};
-        if (fstat(writer_fd_, &now) == 0 && static_cast<uint64_t>(now.st_size) > offset) {
-          total += static_cast<uint64_t>(now.st_size) - offset;
+        // The partial record goes (on a full disk, its space is what is short), and
+        // so does a segment left empty; the segment is not appended to again.
+        if (offset == 0) {
+          unlink(SegmentPath(segment).c_str());
+        } else if (struct stat now {}; ftruncate(writer_fd_, static_cast<off_t>(offset)) != 0 &&
+                                      fstat(writer_fd_, &now) == 0 && static_cast<uint64_t>(now.st_size) > offset) {
+          total += static_cast<uint64_t>(now.st_size) - offset;  // it stays: count it
         }
         close(writer_fd_);
         writer_fd_ = -1;

@@ -562,6 +562,11 @@ TEST_F(BlockCacheTest, FullCacheDiskStillServesAndWarnsOnce) {
     EXPECT_NE(logged.find(warning), std::string::npos) << logged;
     EXPECT_EQ(logged.find(warning), logged.rfind(warning)) << logged;
     EXPECT_NE(logged.find("No space left on device"), std::string::npos) << logged;
+    // Failed writes leave neither partial records nor empty segments, and the ledger agrees.
+    for (const auto& e : std::filesystem::directory_iterator(cache_dir + "/segments")) {
+      EXPECT_GT(e.file_size(), 0u) << e.path();
+    }
+    EXPECT_EQ(cache->stats().shared_bytes, BlockFileBytes(cache_dir));
   }
   umount2(cache_dir.c_str(), MNT_DETACH);
 }
