@@ -32,21 +32,11 @@ using segment_format::FileUsedNanos;
 using segment_format::ListSegments;
 using segment_format::ParsePointerTarget;
 using segment_format::PointerTarget;
+using segment_format::PreadAll;
 constexpr char kLegacyTempPrefix[] = ".tmp-";  // the per-block layout's writes in progress
 
 absl::Status ErrnoStatus(std::string_view what, const std::string& path) {
   return absl::InternalError(absl::StrCat(std::string(what), " ", path, ": ", std::strerror(errno)));
-}
-
-bool PreadAll(int fd, char* buf, size_t len, uint64_t offset) {
-  size_t done = 0;
-  while (done < len) {
-    ssize_t n = pread(fd, buf + done, len - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
 }
 
 bool PwriteAll(int fd, std::string_view header, std::string_view plain, uint64_t offset) {

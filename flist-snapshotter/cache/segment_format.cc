@@ -27,6 +27,10 @@ uint64_t GetU64(const char* p) {
   return v;
 }
 
+int64_t Nanos(const struct timespec& t) { return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; }
+
+}  // namespace
+
 bool PreadAll(int fd, char* buf, size_t len, uint64_t offset) {
   size_t done = 0;
   while (done < len) {
@@ -37,10 +41,6 @@ bool PreadAll(int fd, char* buf, size_t len, uint64_t offset) {
   }
   return true;
 }
-
-int64_t Nanos(const struct timespec& t) { return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; }
-
-}  // namespace
 
 std::string KeyDigest(std::string_view key) { return Blake2bDigest(key, 32); }
 

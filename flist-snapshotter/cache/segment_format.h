@@ -22,6 +22,9 @@ inline constexpr size_t kMaxIdBytes = 256;
 inline constexpr char kSegmentsDir[] = "segments";
 inline constexpr char kSegmentSuffix[] = ".seg";
 
+// pread until `len` bytes are in; false on an error or end of file first.
+bool PreadAll(int fd, char* buf, size_t len, uint64_t offset);
+
 // blake2b-256 of a block key, as records hold it.
 std::string KeyDigest(std::string_view key);
 
