@@ -414,16 +414,18 @@ bool BlockCache::Contains(std::string_view id) const {
 }
 
 absl::Status BlockCache::OpenChecked(const BlockRef& ref, OpenRecord* rec) {
-  const std::string hex = HexEncode(ref.id);
-  const std::string pointer = PathFor(ref.id);
-  const auto not_cached = absl::NotFoundError(absl::StrCat("block ", hex, " not cached"));
+  rec->hex = HexEncode(ref.id);
+  rec->pointer = absl::StrCat(options_.dir, "/", rec->hex.substr(0, 2), "/", rec->hex);
+  const std::string& hex = rec->hex;
+  const std::string& pointer = rec->pointer;
+  auto not_cached = [&] { return absl::NotFoundError(absl::StrCat("block ", hex, " not cached")); };
   bool other_file = false;
   rec->target = ReadPointer(pointer, &other_file);
   if (other_file) {
     unlink(pointer.c_str());  // a block file of the per-block layout (an older process)
-    return not_cached;
+    return not_cached();
   }
-  if (rec->target.empty()) return not_cached;
+  if (rec->target.empty()) return not_cached();
   auto discard = [&](std::string_view why) -> absl::Status {
     FLINT_LOG(WARN) << "block cache: dropping " << pointer << " -> " << rec->target << ": " << why;
     if (rec->fd >= 0) close(rec->fd);
@@ -434,9 +436,9 @@ absl::Status BlockCache::OpenChecked(const BlockRef& ref, OpenRecord* rec) {
   if (!ParsePointerTarget(rec->target, &rec->segment, &rec->record_offset)) return discard("unreadable pointer");
   rec->fd = OpenSegment(rec->segment);
   if (rec->fd < 0) {
-    if (errno != ENOENT) return not_cached;
+    if (errno != ENOENT) return not_cached();
     DropPointer(pointer, rec->target);  // the segment was evicted
-    return not_cached;
+    return not_cached();
   }
   segment_format::RecordHeader header;
   std::string why;
@@ -448,7 +450,7 @@ absl::Status BlockCache::OpenChecked(const BlockRef& ref, OpenRecord* rec) {
     close(rec->fd);
     rec->fd = -1;
     DropPointer(pointer, rec->target);
-    return not_cached;
+    return not_cached();
   }
   if (!segment_format::ReadRecordHeader(rec->fd, rec->record_offset, &header, &why)) return discard(why);
   if (header.id != ref.id) return discard("the record is of another block");
@@ -495,11 +497,10 @@ absl::StatusOr<size_t> BlockCache::ReadCached(const BlockRef& ref, uint64_t offs
     int fd;
     ~Closer() { close(fd); }
   } closer{rec.fd};
-  const std::string pointer = PathFor(ref.id);
   auto discard = [&](std::string_view why) -> absl::Status {
-    FLINT_LOG(WARN) << "block cache: dropping " << pointer << " -> " << rec.target << ": " << why;
-    DropPointer(pointer, rec.target);
-    return absl::NotFoundError(absl::StrCat("block ", HexEncode(ref.id), " cache entry is bad: ", Av(why)));
+    FLINT_LOG(WARN) << "block cache: dropping " << rec.pointer << " -> " << rec.target << ": " << why;
+    DropPointer(rec.pointer, rec.target);
+    return absl::NotFoundError(absl::StrCat("block ", rec.hex, " cache entry is bad: ", Av(why)));
   };
 
   const uint64_t length = rec.length;

@@ -200,6 +200,8 @@ class BlockCache {
 
   struct OpenRecord {
     int fd = -1;
+    std::string hex;      // of the block id
+    std::string pointer;  // its path
     std::string segment;
     std::string target;  // the pointer's text
     uint64_t record_offset = 0;
